@@ -1,0 +1,72 @@
+# lambda-autoscaler. Needs only the Rust toolchain and python3; everything else is
+# installed by `make setup` into .venv (moto, cargo-lambda with zig).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV := .venv
+STAMP := $(VENV)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -f1)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+FUNCTIONS := metric-poller log-processor
+LAMBDA_ZIPS := $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap.zip)
+TFVARS := $(wildcard infra/terraform.tfvars)
+TF_VAR_FILE := $(if $(TFVARS),-var-file=terraform.tfvars,)
+
+.PHONY: help setup build test lint demo deploy-prerequisites deploy plan destroy clean
+
+help:
+	@echo "make demo     run the whole product on a local AWS emulator (moto)"
+	@echo "make test     unit + integration tests (starts its own moto servers)"
+	@echo "make lint     rustfmt and clippy"
+	@echo "make build    release arm64 Lambda zips in target/lambda/*/bootstrap.zip"
+	@echo "make deploy   build, then terraform init + apply in infra/ (plan, destroy likewise)"
+
+setup: $(STAMP)
+
+$(STAMP): requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+build: setup
+	rustup target add aarch64-unknown-linux-gnu
+	cargo lambda build --release --arm64 --output-format zip $(foreach f,$(FUNCTIONS),--package $(f))
+	@ls -l $(LAMBDA_ZIPS)
+
+test: setup
+	cargo build --workspace --bins
+	cargo test --workspace
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+demo: setup
+	cargo build --workspace --bins
+	cargo run --quiet --package integration-tests --bin demo
+
+# Deployment: stop early, with one line saying what to do, when a prerequisite is missing.
+deploy-prerequisites:
+	@command -v terraform >/dev/null || { echo "terraform not found: install Terraform >= 1.5 (see README, Deploy)"; exit 1; }
+	@[ -n "$${AWS_ACCESS_KEY_ID:-}$${AWS_PROFILE:-}$${AWS_WEB_IDENTITY_TOKEN_FILE:-}$${AWS_CONTAINER_CREDENTIALS_FULL_URI:-}$${AWS_CONTAINER_CREDENTIALS_RELATIVE_URI:-}" ] \
+	  || [ -f "$${AWS_SHARED_CREDENTIALS_FILE:-$$HOME/.aws/credentials}" ] || [ -f "$${AWS_CONFIG_FILE:-$$HOME/.aws/config}" ] \
+	  || { echo "no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and AWS_REGION)"; exit 1; }
+	@[ -n "$${AWS_REGION:-}$${AWS_DEFAULT_REGION:-}$${AWS_PROFILE:-}" ] || [ -f "$${AWS_CONFIG_FILE:-$$HOME/.aws/config}" ] \
+	  || { echo "no AWS region: set AWS_REGION"; exit 1; }
+
+deploy: deploy-prerequisites build
+	terraform -chdir=infra init -input=false
+	terraform -chdir=infra apply -input=false $(TF_VAR_FILE)
+
+plan: deploy-prerequisites build
+	terraform -chdir=infra init -input=false
+	terraform -chdir=infra plan -input=false $(TF_VAR_FILE)
+
+destroy: deploy-prerequisites
+	terraform -chdir=infra init -input=false
+	terraform -chdir=infra destroy -input=false $(TF_VAR_FILE)
+
+clean:
+	cargo clean
+	rm -rf $(VENV)

@@ -1,0 +1,135 @@
+//! [`GroupController`] and [`MetricsSource`] over the AWS SDK.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_autoscaling::types::Filter;
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
+use shared::AwsError;
+
+use crate::tags::ENABLED_TAG;
+use crate::{GroupController, GroupInfo, MetricQuery, MetricsSource};
+
+/// GetMetricData takes at most this many queries per request.
+const MAX_QUERIES_PER_REQUEST: usize = 500;
+/// How many periods back to look for the newest datapoint.
+const LOOKBACK_PERIODS: u64 = 5;
+
+#[derive(Clone, Debug)]
+pub struct AutoScalingGroups {
+    client: aws_sdk_autoscaling::Client,
+}
+
+impl AutoScalingGroups {
+    pub fn new(client: aws_sdk_autoscaling::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl GroupController for AutoScalingGroups {
+    async fn list_enabled_groups(&self) -> Result<Vec<GroupInfo>, AwsError> {
+        let groups = self
+            .client
+            .describe_auto_scaling_groups()
+            .filters(Filter::builder().name(format!("tag:{ENABLED_TAG}")).values("true").build())
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| AwsError::from_sdk("DescribeAutoScalingGroups", e))?;
+        Ok(groups
+            .into_iter()
+            .map(|g| GroupInfo {
+                name: g.auto_scaling_group_name().unwrap_or_default().to_owned(),
+                min_size: g.min_size().unwrap_or(0),
+                max_size: g.max_size().unwrap_or(0),
+                desired_capacity: g.desired_capacity().unwrap_or(0),
+                tags: g
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+                    .collect(),
+            })
+            .collect())
+    }
+
+    async fn set_desired_capacity(&self, group: &str, desired: i32) -> Result<(), AwsError> {
+        self.client
+            .set_desired_capacity()
+            .auto_scaling_group_name(group)
+            .desired_capacity(desired)
+            // The poller's own logic decides when to act; ASG cooldowns would only delay it.
+            .honor_cooldown(false)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("SetDesiredCapacity", e))?;
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CloudWatchMetrics {
+    client: aws_sdk_cloudwatch::Client,
+}
+
+impl CloudWatchMetrics {
+    pub fn new(client: aws_sdk_cloudwatch::Client) -> Self {
+        Self { client }
+    }
+}
+
+fn to_sdk_query(id: &str, query: &MetricQuery) -> MetricDataQuery {
+    let metric = Metric::builder()
+        .namespace(&query.namespace)
+        .metric_name(&query.metric_name)
+        .set_dimensions(Some(
+            query
+                .dimensions
+                .iter()
+                .map(|(name, value)| Dimension::builder().name(name).value(value).build())
+                .collect(),
+        ))
+        .build();
+    MetricDataQuery::builder()
+        .id(id)
+        .metric_stat(
+            MetricStat::builder().metric(metric).period(query.period_seconds).stat(&query.stat).build(),
+        )
+        .return_data(true)
+        .build()
+}
+
+impl MetricsSource for CloudWatchMetrics {
+    async fn latest_values(
+        &self,
+        queries: &[(String, MetricQuery)],
+        now: SystemTime,
+    ) -> Result<BTreeMap<String, f64>, AwsError> {
+        let mut latest = BTreeMap::new();
+        for chunk in queries.chunks(MAX_QUERIES_PER_REQUEST) {
+            let longest_period =
+                chunk.iter().map(|(_, q)| q.period_seconds.max(1) as u64).max().unwrap_or(60);
+            let start = now - Duration::from_secs(longest_period * LOOKBACK_PERIODS);
+            let pages = self
+                .client
+                .get_metric_data()
+                .set_metric_data_queries(Some(chunk.iter().map(|(id, q)| to_sdk_query(id, q)).collect()))
+                .start_time(DateTime::from(start))
+                .end_time(DateTime::from(now))
+                .scan_by(ScanBy::TimestampDescending)
+                .into_paginator()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| AwsError::from_sdk("GetMetricData", e))?;
+            for result in pages.iter().flat_map(|page| page.metric_data_results()) {
+                let (Some(id), Some(value)) = (result.id(), result.values().first()) else { continue };
+                // Pages continue a query's series in the same (descending) order: keep the first.
+                latest.entry(id.to_owned()).or_insert(*value);
+            }
+        }
+        Ok(latest)
+    }
+}

@@ -1,0 +1,17 @@
+use lambda_runtime::{Error, run, service_fn};
+use metric_poller::{AutoScalingGroups, CloudWatchMetrics, Poller, PollerConfig};
+use shared::aws::{Clients, load_sdk_config};
+use shared::config::Env;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init_tracing();
+    let config = PollerConfig::from_env(&Env::from_process())?;
+    let clients = Clients::new(&load_sdk_config().await, config.s3_force_path_style);
+    let poller = Poller::new(
+        AutoScalingGroups::new(clients.autoscaling),
+        CloudWatchMetrics::new(clients.cloudwatch),
+        config,
+    );
+    run(service_fn(|event| poller.handle(event))).await
+}

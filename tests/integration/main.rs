@@ -1,0 +1,7 @@
+//! Integration tests against a local moto server (one per test, started by the harness).
+//! Build into one test binary; run with `make test`, which installs moto first.
+
+mod cli;
+mod log_processor;
+mod metric_poller;
+mod runtime_loop;

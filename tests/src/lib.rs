@@ -1,0 +1,259 @@
+//! The test harness: a moto server of our own on a free loopback port, SDK configuration
+//! pointing at it, and helpers that create the AWS resources tests and the demo need.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{Region, SdkConfig};
+use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, Tag};
+use aws_sdk_ec2::types::{InstanceType, RequestLaunchTemplateData};
+
+pub const REGION: &str = "us-east-1";
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// A program installed in the project's venv by `make setup`.
+pub fn venv_bin(name: &str) -> PathBuf {
+    let path = workspace_root().join(".venv/bin").join(name);
+    assert!(path.exists(), "{} not found: run `make setup` first", path.display());
+    path
+}
+
+pub fn fixture(path: &str) -> PathBuf {
+    workspace_root().join("tests/fixtures").join(path)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
+}
+
+/// A moto server process, stopped when dropped.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let program = venv_bin("moto_server");
+        for _attempt in 0..3 {
+            let port = free_port();
+            let mut child = Command::new(&program)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn moto_server");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // exited: most likely the port was taken meanwhile; try another
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("moto_server did not start");
+    }
+
+    /// The SDK configuration the functions would load from the environment, pointed at
+    /// this server with dummy credentials.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        shared::aws::sdk_config_loader()
+            .endpoint_url(&self.endpoint)
+            .region(Region::new(REGION))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "testing", "testing", None, None, "moto",
+            ))
+            .load()
+            .await
+    }
+
+    /// The environment a function process needs to reach this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", REGION.to_owned()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ]
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn create_launch_template(config: &SdkConfig, name: &str) {
+    aws_sdk_ec2::Client::new(config)
+        .create_launch_template()
+        .launch_template_name(name)
+        .launch_template_data(
+            RequestLaunchTemplateData::builder()
+                .image_id("ami-12c6146b")
+                .instance_type(InstanceType::T3Micro)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateLaunchTemplate");
+}
+
+pub struct GroupSpec<'a> {
+    pub name: &'a str,
+    pub min: i32,
+    pub max: i32,
+    pub desired: i32,
+    pub tags: Vec<(String, String)>,
+}
+
+pub async fn create_group(config: &SdkConfig, launch_template: &str, spec: GroupSpec<'_>) {
+    let tags = spec
+        .tags
+        .iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .resource_id(spec.name)
+                .resource_type("auto-scaling-group")
+                .propagate_at_launch(false)
+                .build()
+        })
+        .collect();
+    aws_sdk_autoscaling::Client::new(config)
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(spec.name)
+        .launch_template(
+            LaunchTemplateSpecification::builder()
+                .launch_template_name(launch_template)
+                .version("$Latest")
+                .build(),
+        )
+        .min_size(spec.min)
+        .max_size(spec.max)
+        .desired_capacity(spec.desired)
+        .availability_zones(format!("{REGION}a"))
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .expect("CreateAutoScalingGroup");
+}
+
+pub async fn desired_capacity(config: &SdkConfig, group: &str) -> i32 {
+    let output = aws_sdk_autoscaling::Client::new(config)
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(group)
+        .send()
+        .await
+        .expect("DescribeAutoScalingGroups");
+    output.auto_scaling_groups()[0].desired_capacity().expect("desired capacity")
+}
+
+/// Gzip-compresses bytes, as ELB does before delivering a log.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+/// A binary of the workspace, built by `cargo build --workspace --bins` (`make test` does).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    let path = target.join("debug").join(name);
+    assert!(path.exists(), "{} not found: run `cargo build --workspace --bins` first", path.display());
+    path
+}
+
+/// cargo-lambda's Lambda Runtime API emulator (`cargo lambda watch --only-lambda-apis`)
+/// with one function binary attached to it, both stopped when dropped.
+pub struct LocalLambda {
+    emulator: Child,
+    function: Child,
+    port: u16,
+}
+
+impl LocalLambda {
+    /// Starts the emulator and the function `binary` with `env` added to its environment.
+    pub fn start(binary: &Path, env: &[(&str, String)]) -> LocalLambda {
+        let port = free_port();
+        let emulator = Command::new(venv_bin("cargo-lambda"))
+            .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", &port.to_string()])
+            .current_dir(workspace_root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn cargo-lambda");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the cargo-lambda runtime emulator did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // The variables the emulator says a function started outside it must have.
+        let function = Command::new(binary)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn function binary");
+        LocalLambda { emulator, function, port }
+    }
+
+    /// Invokes the function with `cargo lambda invoke --data-file` and returns its JSON response.
+    pub fn invoke(&self, data_file: &Path) -> serde_json::Value {
+        let output = Command::new(venv_bin("cargo-lambda"))
+            .args([
+                "lambda",
+                "invoke",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &self.port.to_string(),
+                "--output-format",
+                "json",
+            ])
+            .arg("--data-file")
+            .arg(data_file)
+            .current_dir(workspace_root())
+            .output()
+            .expect("run cargo lambda invoke");
+        assert!(
+            output.status.success(),
+            "cargo lambda invoke failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!("invoke output is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout))
+        })
+    }
+}
+
+impl Drop for LocalLambda {
+    fn drop(&mut self) {
+        for child in [&mut self.function, &mut self.emulator] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
