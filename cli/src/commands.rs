@@ -1,11 +1,13 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand};
 use log_processor::config::DEFAULT_MAX_LINE_BYTES;
+use metric_poller::policy::{PolicyDocument, PolicyErrors, PolicyFormat, Selector, parse_policy_text};
+use metric_poller::simulate::{ClosedLoop, SimulationConfig, parse_trace};
 use metric_poller::{AutoScalingGroups, CloudWatchMetrics, Poller, PollerConfig};
 use shared::aws::{Clients, load_sdk_config};
 use shared::config::Env;
@@ -31,6 +33,48 @@ enum Command {
     /// Work with access logs.
     #[command(subcommand)]
     Logs(LogsCommand),
+    /// Work with policy documents.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Backtest a policy on a metric trace: one JSON object per tick on stdout.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Validate a policy document (JSON, or TOML by extension); list every problem by field path.
+    Check { file: PathBuf },
+}
+
+#[derive(Debug, Args)]
+struct SimulateArgs {
+    /// The policy document (JSON, or TOML by extension).
+    #[arg(long)]
+    policy: PathBuf,
+    /// CSV with a header `time,<metric id>,...` (and `load` for closed loop); one row per tick.
+    #[arg(long)]
+    trace: PathBuf,
+    #[arg(long)]
+    initial_capacity: i32,
+    /// The policy's group to simulate (by name, or its index); optional with one group.
+    #[arg(long)]
+    group: Option<String>,
+    /// The Auto Scaling group's own minimum.
+    #[arg(long, default_value_t = 0)]
+    min: i32,
+    /// The Auto Scaling group's own maximum.
+    #[arg(long, default_value_t = 10_000)]
+    max: i32,
+    /// Closed loop: the `load` one instance carries at 100 % (metrics not in the trace are
+    /// derived from load over the instances in service).
+    #[arg(long)]
+    capacity_per_instance: Option<f64>,
+    /// Closed loop: seconds from launch until an instance serves.
+    #[arg(long, default_value_t = 60)]
+    boot_seconds: i64,
+    /// Write a chart of the metrics against capacity (.svg or .png).
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -64,7 +108,119 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Poll(args) => poll(args).await,
         Command::Logs(LogsCommand::Summarize { file, json }) => summarize(&file, json),
+        Command::Policy(PolicyCommand::Check { file }) => policy_check(&file),
+        Command::Simulate(args) => simulate(args),
     }
+}
+
+fn read_policy(file: &Path) -> Result<Result<PolicyDocument, PolicyErrors>, Error> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let is_toml = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+    Ok(parse_policy_text(&text, if is_toml { PolicyFormat::Toml } else { PolicyFormat::Json }))
+}
+
+fn describe_selector(selector: &Selector) -> String {
+    match selector {
+        Selector::Name(name) => format!("group {name}"),
+        Selector::Tags(tags) => {
+            let tags: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("groups tagged {}", tags.join(","))
+        }
+    }
+}
+
+fn policy_check(file: &Path) -> Result<ExitCode, Error> {
+    match read_policy(file)? {
+        Ok(document) => {
+            for group in &document.groups {
+                let metrics: Vec<&str> = group.metrics.iter().map(|m| m.id.as_str()).collect();
+                let bounds = match (group.min_capacity, group.max_capacity) {
+                    (None, None) => "the group's own bounds".to_owned(),
+                    (min, max) => format!(
+                        "[{}, {}]",
+                        min.map_or("group min".into(), |m| m.to_string()),
+                        max.map_or("group max".into(), |m| m.to_string())
+                    ),
+                };
+                println!(
+                    "ok: {}: metrics {}; capacity {bounds}; scale-down window {} s{}",
+                    describe_selector(&group.selector),
+                    metrics.join(", "),
+                    group.behavior.scale_down.stabilization_seconds,
+                    if group.dry_run { "; dry run" } else { "" }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            eprintln!("{}: {} problem(s)", file.display(), errors.0.len());
+            for error in &errors.0 {
+                eprintln!("  {error}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn simulate(args: SimulateArgs) -> Result<ExitCode, Error> {
+    let document = match read_policy(&args.policy)? {
+        Ok(document) => document,
+        Err(errors) => return Err(format!("{}: invalid policy: {errors}", args.policy.display()).into()),
+    };
+    let group = match (&args.group, document.groups.len()) {
+        (None, 1) => &document.groups[0],
+        (None, n) => return Err(format!("the policy has {n} groups: choose one with --group").into()),
+        (Some(wanted), _) => document
+            .groups
+            .iter()
+            .enumerate()
+            .find(|(i, g)| i.to_string() == *wanted || g.selector == Selector::Name(wanted.clone()))
+            .map(|(_, g)| g)
+            .ok_or_else(|| format!("no group {wanted:?} in the policy (give its name or index)"))?,
+    };
+    let text = std::fs::read_to_string(&args.trace).map_err(|e| format!("{}: {e}", args.trace.display()))?;
+    let trace = parse_trace(&text).map_err(|e| format!("{}: {e}", args.trace.display()))?;
+    let closed_loop = match args.capacity_per_instance {
+        Some(capacity) if capacity > 0.0 && trace.has_load => {
+            Some(ClosedLoop { capacity_per_instance: capacity, boot_seconds: args.boot_seconds })
+        }
+        Some(_) if !trace.has_load => {
+            return Err("--capacity-per-instance needs a `load` column in the trace".into());
+        }
+        Some(_) => return Err("--capacity-per-instance must be positive".into()),
+        None => None,
+    };
+    if args.min > args.max {
+        return Err(format!("--min {} is above --max {}", args.min, args.max).into());
+    }
+    let config = SimulationConfig {
+        initial_capacity: args.initial_capacity,
+        group_min: args.min,
+        group_max: args.max,
+        closed_loop,
+    };
+    let (ticks, summary) = metric_poller::simulate::simulate(group, &trace, &config);
+    let mut out = io::stdout().lock();
+    for tick in &ticks {
+        serde_json::to_writer(&mut out, tick)?;
+        writeln!(out)?;
+    }
+    if let Some(path) = &args.plot {
+        crate::plot::plot(
+            &ticks,
+            &format!("{} on {}", describe_selector(&group.selector), args.trace.display()),
+            path,
+        )?;
+    }
+    eprintln!(
+        "{} ticks, {} scaling actions, {} instance-seconds, peak {} instances, {} s with a metric above target",
+        summary.ticks,
+        summary.scaling_actions,
+        summary.instance_seconds,
+        summary.peak_capacity,
+        summary.seconds_above_target
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn poll(args: PollArgs) -> Result<ExitCode, Error> {

@@ -89,6 +89,107 @@ async fn poll_once_runs_a_tick_against_the_configured_endpoint() {
 
     let output = autoscaler().args(["poll", "--once"]).envs(moto.env()).output().unwrap();
     let table = String::from_utf8(output.stdout).unwrap();
-    assert!(table.contains("cli-group") && table.contains("no valid metric data: hold"), "{table}");
+    assert!(table.contains("cli-group") && table.contains("no metric has data: hold"), "{table}");
     assert_eq!(desired_capacity(&config, "cli-group").await, 3);
+}
+
+#[test]
+fn policy_check_accepts_valid_documents_with_a_line_per_group() {
+    for file in ["policies/web.json", "policies/web.toml"] {
+        let output = autoscaler().args(["policy", "check"]).arg(fixture(file)).output().unwrap();
+        assert!(output.status.success(), "{file}: {}", String::from_utf8_lossy(&output.stderr));
+        let text = String::from_utf8(output.stdout).unwrap();
+        assert!(text.starts_with("ok: group web: metrics cpu"), "{text}");
+    }
+}
+
+#[test]
+fn policy_check_lists_every_problem_by_field_path() {
+    let output =
+        autoscaler().args(["policy", "check"]).arg(fixture("policies/invalid.json")).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let errors = String::from_utf8(output.stderr).unwrap();
+    assert!(errors.contains("7 problem(s)"), "{errors}");
+    assert!(errors.contains("  groups[0].behavior.scale_down.policies[1].type: expected one of percent, instances, found \"pods\""), "{errors}");
+    assert!(errors.contains("  groups[0].tolerence: unknown field"), "{errors}");
+}
+
+fn simulate(extra: &[&str]) -> (Vec<serde_json::Value>, String) {
+    let output = autoscaler()
+        .args(["simulate", "--initial-capacity", "4"])
+        .arg("--policy")
+        .arg(fixture("policies/cpu.json"))
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let ticks =
+        String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (ticks, String::from_utf8(output.stderr).unwrap())
+}
+
+#[test]
+fn simulate_replays_a_trace_and_plots_it() {
+    let dir = std::env::temp_dir().join(format!("autoscaler-simulate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (svg, png) = (dir.join("run.svg"), dir.join("run.png"));
+    let trace = fixture("traces/cpu-spike.csv");
+    let (ticks, summary) = simulate(&["--trace", trace.to_str().unwrap(), "--plot", svg.to_str().unwrap()]);
+    assert_eq!(ticks.len(), 91);
+    for tick in &ticks {
+        for field in ["time", "current", "desired", "reason"] {
+            assert!(!tick[field].is_null(), "{field} missing in {tick}");
+        }
+    }
+    // Cold start: 35 % asks for 3, but the down window holds 4.
+    assert_eq!((ticks[0]["current"].as_i64(), ticks[0]["desired"].as_i64()), (Some(4), Some(4)));
+    // At the spike the policy's max (30) caps it.
+    let peak = ticks.iter().map(|t| t["desired"].as_i64().unwrap()).max().unwrap();
+    assert_eq!(peak, 30);
+    // During the data gap (420-440 s) nothing scales in.
+    for t in ticks.iter().filter(|t| (420..450).contains(&t["time"].as_i64().unwrap())) {
+        assert!(t["desired"].as_i64() >= t["current"].as_i64(), "{t}");
+        assert!(t["metrics"]["cpu"].is_null());
+    }
+    assert!(summary.contains("91 ticks"), "{summary}");
+    let svg_text = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg_text.starts_with("<svg") && svg_text.contains("desired capacity"), "not a chart");
+
+    simulate(&["--trace", trace.to_str().unwrap(), "--plot", png.to_str().unwrap()]);
+    let png_bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&png_bytes[..8], b"\x89PNG\r\n\x1a\n");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn simulate_closed_loop_derives_the_metric_from_load() {
+    let trace = fixture("traces/load-step.csv");
+    let (ticks, summary) = simulate(&[
+        "--trace",
+        trace.to_str().unwrap(),
+        "--capacity-per-instance",
+        "100",
+        "--boot-seconds",
+        "30",
+    ]);
+    // 900 load at 50 % of 100 per instance settles at 18; 300 load at 6.
+    let at = |time: i64| ticks.iter().find(|t| t["time"] == time).unwrap()["desired"].as_i64().unwrap();
+    assert_eq!(at(690), 18);
+    assert_eq!(at(1200), 6);
+    assert!(summary.contains("instance-seconds") && summary.contains("above target"), "{summary}");
+}
+
+#[test]
+fn simulate_rejects_bad_input_clearly() {
+    let output = autoscaler()
+        .args(["simulate", "--initial-capacity", "1", "--policy"])
+        .arg(fixture("policies/web.json"))
+        .arg("--trace")
+        .arg(fixture("traces/cpu-spike.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("the policy has 2 groups: choose one with --group")
+    );
 }

@@ -105,12 +105,16 @@ async fn scales_tagged_groups_from_their_metrics_and_leaves_the_rest() {
     assert_eq!(desired_capacity(&config, "untagged").await, 2);
     assert_eq!(desired_capacity(&config, "broken").await, 2);
 
-    // A second tick on the same data: web-a at 4 now reads 90 -> ceil(4 * 90 / 50) = 8;
-    // web-b is already at its maximum and stays.
+    // A second tick on the same data: web-a at 4 reading 90 asks for ceil(4 * 90 / 50) = 8,
+    // but the +2 of the first tick is still inside the 15 s rate period, so HPA's default
+    // rules allow max(2 x 2, 2 + 4) = 6. web-b is already at its maximum and stays.
     let summary = poller.tick(SystemTime::now()).await.expect("tick");
+    let web_a = summary.groups.iter().find(|g| g.group == "web-a").unwrap();
+    assert_eq!(web_a.desired, 6, "{}", web_a.reason);
+    assert!(web_a.reason.contains("-> 8; rate limit 6"), "{}", web_a.reason);
     let web_b = summary.groups.iter().find(|g| g.group == "web-b").unwrap();
     assert_eq!((web_b.action, web_b.desired), (Action::Unchanged, 3));
-    assert_eq!(desired_capacity(&config, "web-a").await, 8);
+    assert_eq!(desired_capacity(&config, "web-a").await, 6);
 }
 
 #[tokio::test]
@@ -128,7 +132,7 @@ async fn dry_run_decides_without_changing_anything() {
     ]);
     create_group(&config, "lt", GroupSpec { name: "api", min: 1, max: 10, desired: 2, tags: group_tags })
         .await;
-    put_metric(&clients, "Load", "api", 10.0).await;
+    put_metric(&clients, "Load", "api", 100.0).await;
 
     let poller = Poller::new(
         AutoScalingGroups::new(clients.autoscaling.clone()),
@@ -136,6 +140,6 @@ async fn dry_run_decides_without_changing_anything() {
         PollerConfig { dry_run: true, ..PollerConfig::default() },
     );
     let summary = poller.tick(SystemTime::now()).await.expect("tick");
-    assert_eq!((summary.groups[0].action, summary.groups[0].desired), (Action::DryRun, 1));
+    assert_eq!((summary.groups[0].action, summary.groups[0].desired), (Action::DryRun, 4));
     assert_eq!(desired_capacity(&config, "api").await, 2);
 }

@@ -8,6 +8,8 @@
 pub mod aws;
 pub mod config;
 pub mod engine;
+pub mod policy;
+pub mod simulate;
 pub mod tags;
 mod tick;
 
@@ -32,7 +34,7 @@ pub struct GroupInfo {
 }
 
 /// One CloudWatch metric, as a policy names it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct MetricQuery {
     pub namespace: String,
     pub metric_name: String,

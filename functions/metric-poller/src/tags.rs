@@ -16,6 +16,9 @@ use std::collections::BTreeMap;
 
 use crate::MetricQuery;
 use crate::engine::Target;
+use crate::policy::{
+    Behavior, GroupPolicy, MetricPolicy, MetricRule, OnMissingData, Query, Selector, Tolerance,
+};
 
 pub const ENABLED_TAG: &str = "lambda-autoscaler:enabled";
 const NAMESPACE_TAG: &str = "lambda-autoscaler:namespace";
@@ -55,6 +58,30 @@ fn positive_number(tag: &str, value: &str) -> Result<f64, TagError> {
     }
 }
 
+/// The id of the single metric a tag policy has.
+pub const TAG_METRIC_ID: &str = "metric";
+
+impl TagPolicy {
+    /// The group policy the engine runs: this metric and target, everything else default.
+    pub fn to_group_policy(&self, group: &str) -> GroupPolicy {
+        GroupPolicy {
+            selector: Selector::Name(group.to_owned()),
+            min_capacity: None,
+            max_capacity: None,
+            metrics: vec![MetricPolicy {
+                id: TAG_METRIC_ID.to_owned(),
+                query: Query::Metric(self.query.clone()),
+                rule: MetricRule::Target(self.target),
+            }],
+            tolerance: Tolerance::default(),
+            behavior: Behavior::default(),
+            instance_warmup_seconds: 0,
+            on_missing_data: OnMissingData::default(),
+            dry_run: false,
+        }
+    }
+}
+
 pub fn policy_from_tags(tags: &BTreeMap<String, String>) -> Result<TagPolicy, TagError> {
     let dimensions = tags
         .iter()
@@ -63,8 +90,7 @@ pub fn policy_from_tags(tags: &BTreeMap<String, String>) -> Result<TagPolicy, Ta
     let period_seconds = match tags.get(PERIOD_TAG) {
         None => 60,
         Some(v) => match v.trim().parse::<i32>() {
-            // CloudWatch periods: 1, 5, 10, 30 (high resolution) or a multiple of 60.
-            Ok(p) if [1, 5, 10, 30].contains(&p) || (p > 0 && p % 60 == 0) => p,
+            Ok(p) if crate::policy::valid_period(i64::from(p)) => p,
             _ => return Err(error(PERIOD_TAG, format!("{v:?} is not 1, 5, 10, 30 or a multiple of 60"))),
         },
     };

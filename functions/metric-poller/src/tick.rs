@@ -1,15 +1,17 @@
 //! One evaluation of every managed group: discover, read metrics, decide, act.
 
-use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use shared::AwsError;
 
-use crate::engine::{self, Bounds, Target};
-use crate::tags::{TagPolicy, policy_from_tags};
+use crate::engine::{self, Explanation, History, Observation};
+use crate::policy::GroupPolicy;
+use crate::tags::{TAG_METRIC_ID, policy_from_tags};
 use crate::{GroupController, MetricsSource, PollerConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -44,8 +46,9 @@ pub struct GroupOutcome {
     pub current: i32,
     pub desired: i32,
     pub metric_value: Option<f64>,
-    pub target: Option<Target>,
+    /// One line for people; `explanation` has the structure.
     pub reason: String,
+    pub explanation: Option<Explanation>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -57,11 +60,13 @@ pub struct Poller<G, M> {
     groups: G,
     metrics: M,
     config: PollerConfig,
+    /// Each group's engine history, kept in memory for the life of the process.
+    histories: Mutex<HashMap<String, History>>,
 }
 
 impl<G: GroupController, M: MetricsSource> Poller<G, M> {
     pub fn new(groups: G, metrics: M, config: PollerConfig) -> Self {
-        Self { groups, metrics, config }
+        Self { groups, metrics, config, histories: Mutex::default() }
     }
 
     /// The Lambda entry point: one tick per scheduled event.
@@ -86,8 +91,8 @@ impl<G: GroupController, M: MetricsSource> Poller<G, M> {
                         current: group.desired_capacity,
                         desired: group.desired_capacity,
                         metric_value: None,
-                        target: None,
                         reason: err.to_string(),
+                        explanation: None,
                     });
                 }
             }
@@ -102,45 +107,67 @@ impl<G: GroupController, M: MetricsSource> Poller<G, M> {
             self.metrics.latest_values(&queries, now).await.map_err(PollerError::Metrics)?
         };
 
+        let seconds = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         for (i, (group, policy)) in policies.into_iter().enumerate() {
             let value = values.get(&format!("m{i}")).copied();
-            outcomes.push(self.apply(group, &policy, value).await);
+            outcomes.push(self.apply(group, &policy.to_group_policy(&group.name), value, seconds).await);
         }
         outcomes.sort_by(|a, b| a.group.cmp(&b.group));
         Ok(TickSummary { groups: outcomes })
     }
 
-    async fn apply(&self, group: &crate::GroupInfo, policy: &TagPolicy, value: Option<f64>) -> GroupOutcome {
-        let bounds = Bounds { min: group.min_size, max: group.max_size };
-        let decision = engine::decide(group.desired_capacity, value, policy.target, bounds);
+    async fn apply(
+        &self,
+        group: &crate::GroupInfo,
+        policy: &GroupPolicy,
+        value: Option<f64>,
+        now: i64,
+    ) -> GroupOutcome {
+        let observation = Observation {
+            current: group.desired_capacity,
+            warming: 0,
+            group_min: group.min_size,
+            group_max: group.max_size,
+            metrics: BTreeMap::from([(TAG_METRIC_ID.to_owned(), value)]),
+        };
+        let history = self.history(&group.name);
+        let decision = engine::decide(policy, &observation, &history, now);
+        let mut history = decision.history;
         let mut outcome = GroupOutcome {
             group: group.name.clone(),
             action: Action::Unchanged,
             current: group.desired_capacity,
             desired: decision.desired,
             metric_value: value,
-            target: Some(policy.target),
-            reason: decision.reason,
+            reason: decision.explanation.summary.clone(),
+            explanation: Some(decision.explanation),
         };
-        if decision.desired == group.desired_capacity {
-            return outcome;
-        }
-        if self.config.dry_run {
-            outcome.action = Action::DryRun;
-        } else {
-            match self.groups.set_desired_capacity(&group.name, decision.desired).await {
-                Ok(()) => outcome.action = Action::Scaled,
-                Err(err) => {
-                    outcome.action = Action::Failed;
-                    outcome.reason = format!("{}; {err}", outcome.reason);
+        if decision.desired != group.desired_capacity {
+            if self.config.dry_run {
+                outcome.action = Action::DryRun;
+            } else {
+                match self.groups.set_desired_capacity(&group.name, decision.desired).await {
+                    Ok(()) => {
+                        outcome.action = Action::Scaled;
+                        history.record_scaling(now, group.desired_capacity, decision.desired);
+                    }
+                    Err(err) => {
+                        outcome.action = Action::Failed;
+                        outcome.reason = format!("{}; {err}", outcome.reason);
+                    }
                 }
             }
+            tracing::info!(
+                group = %outcome.group, action = ?outcome.action, current = outcome.current,
+                desired = outcome.desired, metric_value = value, reason = %outcome.reason, "decision"
+            );
         }
-        tracing::info!(
-            group = %outcome.group, action = ?outcome.action, current = outcome.current,
-            desired = outcome.desired, metric_value = value, reason = %outcome.reason, "decision"
-        );
+        self.histories.lock().expect("history lock").insert(group.name.clone(), history);
         outcome
+    }
+
+    fn history(&self, group: &str) -> History {
+        self.histories.lock().expect("history lock").get(group).cloned().unwrap_or_default()
     }
 }
 

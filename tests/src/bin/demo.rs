@@ -94,7 +94,9 @@ async fn main() {
 
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
     let this_minute = now - now % 60;
-    let processor = LocalLambda::start(&workspace_binary("log-processor"), &moto.env());
+    let mut function_env = moto.env();
+    function_env.push(("RUST_LOG", "warn".to_owned()));
+    let processor = LocalLambda::start(&workspace_binary("log-processor"), &function_env);
     let event_dir = tempfile_dir();
 
     let deliver = |name: &str, minutes: &[(i64, u32)]| {
@@ -124,18 +126,29 @@ async fn main() {
         CloudWatchMetrics::new(clients.cloudwatch.clone()),
         PollerConfig::default(),
     );
-    for tick in 1..=2 {
-        heading(&format!("poller tick {tick}"));
-        print!("{}", poller.tick(SystemTime::now()).await.expect("tick"));
-        tokio::time::sleep(Duration::from_secs(1)).await;
+    // The poller takes the time as input; the demo advances a simulated clock so that the
+    // five-minute scale-down window passes in seconds.
+    let start = SystemTime::now();
+    let tick = |offset: u64| {
+        let poller = &poller;
+        async move {
+            heading(&format!("poller tick at +{offset} s"));
+            print!("{}", poller.tick(start + Duration::from_secs(offset)).await.expect("tick"));
+        }
+    };
+    for offset in [0, 15, 30] {
+        tick(offset).await;
     }
 
-    heading("uploading the next log: traffic falls to 300 requests/minute");
-    let (key, body) = deliver("calm", &[(this_minute, 300)]);
+    heading("the next log: traffic falls to 300 requests/minute for the following minutes");
+    let calm: Vec<(i64, u32)> = (1..=6).map(|k| (this_minute + 60 * k, 300)).collect();
+    let (key, body) = deliver("calm", &calm);
     clients.s3.put_object().bucket(BUCKET).key(&key).body(body.into()).send().await.expect("PutObject");
     run_processor(&processor, &event_dir, &key);
-    heading("poller tick 3");
-    print!("{}", poller.tick(SystemTime::now()).await.expect("tick"));
+    println!("\n(scale-in waits until the high recommendations leave the 300 s scale-down window)");
+    for offset in [60, 120, 180, 240, 300, 360] {
+        tick(offset).await;
+    }
 
     heading("done; stopping moto");
 }

@@ -1,0 +1,326 @@
+//! The scaling decision: pure arithmetic over plain data, time passed in.
+//!
+//! [`decide`] runs, for one group and one tick:
+//! 1. each metric's proposal ([`proposal`]: HPA target tracking or AWS step scaling);
+//! 2. their combination: the largest proposal wins; a scale-in needs every metric valid
+//!    (HPA); a group whose data has been missing `failure_threshold` ticks in a row moves
+//!    to its fallback capacity (KEDA) or holds; nothing scales in while instances warm up;
+//! 3. HPA's stabilization windows and rate policies ([`behavior`]);
+//! 4. the clamp to `[max(policy min, group min), min(policy max, group max)]`.
+//!
+//! It returns the decision, a structured explanation of every step, and the updated
+//! history (recommendations inside the longest window). After acting on a decision, the
+//! caller records the change with [`History::record_scaling`].
+
+pub mod behavior;
+pub mod proposal;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::{GroupPolicy, MetricRule};
+use behavior::{Direction, RateLimited};
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// The metric is a per-instance average (e.g. CPUUtilization) to hold at this value.
+    Average(f64),
+    /// The metric is a total (e.g. RequestCount) that each instance should carry this much of.
+    PerInstance(f64),
+}
+
+/// What the poller observed of a group at one tick.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Observation {
+    /// The group's desired capacity.
+    pub current: i32,
+    /// Instances launched within the warmup, or still pending.
+    pub warming: i32,
+    /// The Auto Scaling group's own bounds.
+    pub group_min: i32,
+    pub group_max: i32,
+    /// Each metric's value by id; absent or `None` means no valid data this tick.
+    pub metrics: BTreeMap<String, Option<f64>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// Seconds (any epoch, as long as it is the same as `now`'s).
+    pub time: i64,
+    pub capacity: i32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaleEvent {
+    pub time: i64,
+    /// Instances added (positive) or removed (negative).
+    pub change: i32,
+}
+
+/// What the engine remembers of a group between ticks.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub recommendations: Vec<Recommendation>,
+    pub scale_events: Vec<ScaleEvent>,
+    pub consecutive_failures: u32,
+}
+
+impl History {
+    /// Records a capacity change the caller made.
+    pub fn record_scaling(&mut self, now: i64, from: i32, to: i32) {
+        if from != to {
+            self.scale_events.push(ScaleEvent { time: now, change: to - from });
+        }
+    }
+
+    /// Drops what no window or rate period of `policy` can see any more.
+    fn prune(&mut self, policy: &GroupPolicy, now: i64) {
+        let behavior = &policy.behavior;
+        let window = behavior.scale_up.stabilization_seconds.max(behavior.scale_down.stabilization_seconds);
+        self.recommendations.retain(|r| r.time > now - window);
+        let period = behavior
+            .scale_up
+            .policies
+            .iter()
+            .chain(&behavior.scale_down.policies)
+            .map(|p| p.period_seconds)
+            .chain([policy.instance_warmup_seconds])
+            .max()
+            .unwrap_or(0);
+        self.scale_events.retain(|e| e.time > now - period);
+    }
+}
+
+/// One metric's part in a decision.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MetricExplanation {
+    pub id: String,
+    pub value: Option<f64>,
+    pub ratio: Option<f64>,
+    /// The capacity this metric asks for; `None` without valid data or outside every step.
+    pub proposal: Option<i32>,
+    pub note: String,
+}
+
+/// Why a decision came out as it did, step by step.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Explanation {
+    pub metrics: Vec<MetricExplanation>,
+    /// The combined recommendation before stabilization.
+    pub recommendation: i32,
+    pub stabilized: i32,
+    pub stabilized_by: Option<Direction>,
+    pub rate_limited: Option<RateLimited>,
+    /// The bounds the result was clamped to.
+    pub bounds: [i32; 2],
+    pub fallback: bool,
+    pub desired: i32,
+    /// The same, in one line for people.
+    pub summary: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Decision {
+    pub desired: i32,
+    pub explanation: Explanation,
+    /// The history to keep for the next tick.
+    #[serde(skip)]
+    pub history: History,
+}
+
+/// `[max(policy min, group min), min(policy max, group max)]`. Where the two contradict
+/// (a policy range outside the group's), the group's own bounds win: the result is never
+/// outside them.
+pub fn bounds(policy: &GroupPolicy, group_min: i32, group_max: i32) -> [i32; 2] {
+    let group_max = group_max.max(group_min);
+    let hi = policy.max_capacity.map_or(group_max, |m| m.min(group_max)).max(group_min);
+    let lo = policy.min_capacity.map_or(group_min, |m| m.max(group_min)).min(hi);
+    [lo, hi]
+}
+
+pub fn decide(policy: &GroupPolicy, observation: &Observation, history: &History, now: i64) -> Decision {
+    let current = observation.current;
+    let [lo, hi] = bounds(policy, observation.group_min, observation.group_max);
+    let mut history = history.clone();
+    let mut notes: Vec<String> = Vec::new();
+
+    // 1. Each metric's proposal.
+    let mut explanations = Vec::with_capacity(policy.metrics.len());
+    let mut proposals = Vec::with_capacity(policy.metrics.len());
+    let mut missing = 0;
+    for metric in &policy.metrics {
+        let value = observation.metrics.get(&metric.id).copied().flatten().filter(|v| v.is_finite());
+        let mut explanation = MetricExplanation {
+            id: metric.id.clone(),
+            value,
+            ratio: None,
+            proposal: None,
+            note: String::new(),
+        };
+        match value {
+            None => {
+                missing += 1;
+                explanation.note = "no valid data".into();
+            }
+            Some(value) => match &metric.rule {
+                MetricRule::Target(target) => {
+                    let p = proposal::target_tracking(
+                        current,
+                        observation.warming,
+                        value,
+                        *target,
+                        policy.tolerance,
+                    );
+                    explanation.ratio = p.ratio;
+                    explanation.proposal = Some(p.capacity);
+                    explanation.note =
+                        if p.within_tolerance { "within tolerance".into() } else { "target tracking".into() };
+                    proposals.push(p.capacity);
+                }
+                MetricRule::StepScaling(steps) => {
+                    match proposal::step_scaling(current, observation.warming, value, steps) {
+                        Some(p) => {
+                            explanation.proposal = Some(p.capacity);
+                            explanation.note = format!("step {} ({:+})", p.step, p.change);
+                            proposals.push(p.capacity);
+                        }
+                        None => {
+                            explanation.proposal = Some(current);
+                            explanation.note = "in no step: no change".into();
+                            proposals.push(current);
+                        }
+                    }
+                }
+            },
+        }
+        explanations.push(explanation);
+    }
+
+    // 2. Combination and the missing-data and warmup rules.
+    history.consecutive_failures = if missing > 0 { history.consecutive_failures + 1 } else { 0 };
+    let fallback = policy
+        .on_missing_data
+        .fallback_capacity
+        .filter(|_| missing > 0 && history.consecutive_failures >= policy.on_missing_data.failure_threshold);
+    if let Some(fallback) = fallback {
+        let desired = fallback.clamp(lo, hi);
+        notes.push(format!(
+            "data missing {} ticks in a row: fallback to {fallback}",
+            history.consecutive_failures
+        ));
+        history.recommendations.push(Recommendation { time: now, capacity: desired });
+        history.prune(policy, now);
+        return finish(explanations, desired, desired, None, None, [lo, hi], true, notes, history)
+            .with_desired(desired);
+    }
+    let mut recommendation = proposals.iter().copied().max().unwrap_or(current);
+    if missing > 0 && recommendation < current {
+        recommendation = current;
+        notes.push(format!("{missing} metric(s) without data: no scale-in"));
+    } else if missing > 0 && proposals.is_empty() {
+        notes.push("no metric has data: hold".into());
+    }
+    if observation.warming > 0 && recommendation < current {
+        recommendation = current;
+        notes.push(format!("{} instance(s) warming: no scale-in", observation.warming));
+    }
+
+    // 3. Stabilization (a cold start is seeded with the current capacity so that it never
+    // scales in at once) and rate limits.
+    if history.recommendations.is_empty() {
+        history.recommendations.push(Recommendation { time: now, capacity: current });
+    }
+    let stabilized =
+        behavior::stabilize(current, recommendation, &history.recommendations, &policy.behavior, now);
+    history.recommendations.push(Recommendation { time: now, capacity: recommendation });
+    let (limited, rate_limited) =
+        behavior::limit_rate(current, stabilized.capacity, &history.scale_events, &policy.behavior, now);
+
+    // 4. Bounds.
+    let desired = limited.clamp(lo, hi);
+    history.prune(policy, now);
+    finish(
+        explanations,
+        recommendation,
+        stabilized.capacity,
+        stabilized.held_by,
+        rate_limited,
+        [lo, hi],
+        false,
+        notes,
+        history,
+    )
+    .with_desired(desired)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    metrics: Vec<MetricExplanation>,
+    recommendation: i32,
+    stabilized: i32,
+    stabilized_by: Option<Direction>,
+    rate_limited: Option<RateLimited>,
+    bounds: [i32; 2],
+    fallback: bool,
+    notes: Vec<String>,
+    history: History,
+) -> Decision {
+    let explanation = Explanation {
+        metrics,
+        recommendation,
+        stabilized,
+        stabilized_by,
+        rate_limited,
+        bounds,
+        fallback,
+        desired: stabilized,
+        summary: notes.join("; "),
+    };
+    Decision { desired: stabilized, explanation, history }
+}
+
+impl Decision {
+    fn with_desired(mut self, desired: i32) -> Self {
+        self.desired = desired;
+        self.explanation.desired = desired;
+        self.explanation.summary = summarize(&self.explanation);
+        self
+    }
+}
+
+fn summarize(e: &Explanation) -> String {
+    let mut parts: Vec<String> = e
+        .metrics
+        .iter()
+        .map(|m| match (m.value, m.proposal) {
+            (Some(v), Some(p)) => match m.ratio {
+                Some(r) => format!("{}={v} (ratio {r:.2}, {}) -> {p}", m.id, m.note),
+                None => format!("{}={v} ({}) -> {p}", m.id, m.note),
+            },
+            _ => format!("{}: {}", m.id, m.note),
+        })
+        .collect();
+    if !e.summary.is_empty() {
+        parts.push(e.summary.clone());
+    }
+    if let Some(direction) = e.stabilized_by {
+        let window = match direction {
+            Direction::ScaleUp => "scale-up",
+            Direction::ScaleDown => "scale-down",
+        };
+        parts.push(format!("{window} window holds {} -> {}", e.recommendation, e.stabilized));
+    }
+    if let Some(limit) = e.rate_limited {
+        parts.push(format!("rate limit {}", limit.limit));
+    }
+    if e.desired != e.stabilized && e.rate_limited.is_none_or(|l| l.limit != e.desired) {
+        parts.push(format!("clamped to [{}, {}]", e.bounds[0], e.bounds[1]));
+    }
+    parts.push(format!("desired {}", e.desired));
+    parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests;
