@@ -6,9 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand};
 use log_processor::config::DEFAULT_MAX_LINE_BYTES;
+use metric_poller::PollerConfig;
 use metric_poller::policy::{PolicyDocument, PolicyErrors, PolicyFormat, Selector, parse_policy_text};
+use metric_poller::policy_source::PolicyLocation;
 use metric_poller::simulate::{ClosedLoop, SimulationConfig, parse_trace};
-use metric_poller::{AutoScalingGroups, CloudWatchMetrics, Poller, PollerConfig};
 use shared::aws::{Clients, load_sdk_config};
 use shared::config::Env;
 use shared::metrics::DatumValue;
@@ -78,13 +79,20 @@ struct SimulateArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("how").required(true).args(["once", "watch"])))]
 struct PollArgs {
-    /// Run one tick and exit (otherwise tick every --interval seconds until interrupted).
+    /// Run one tick and exit.
     #[arg(long)]
     once: bool,
-    /// Seconds between ticks.
-    #[arg(long, default_value_t = 10)]
-    interval: u64,
+    /// Tick every TICK_INTERVAL_SECONDS (or --interval) until interrupted.
+    #[arg(long)]
+    watch: bool,
+    /// Seconds between ticks with --watch.
+    #[arg(long)]
+    interval: Option<u64>,
+    /// The policy document (a path or s3://bucket/key); overrides POLICY_URI.
+    #[arg(long)]
+    policy: Option<String>,
     /// Decide and print, never change a group (also DRY_RUN=true).
     #[arg(long)]
     dry_run: bool,
@@ -226,23 +234,41 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, Error> {
 async fn poll(args: PollArgs) -> Result<ExitCode, Error> {
     let mut config = PollerConfig::from_env(&Env::from_process())?;
     config.dry_run |= args.dry_run;
+    if let Some(policy) = &args.policy {
+        config.policy = Some(PolicyLocation::parse(policy)?);
+    }
+    if let Some(interval) = args.interval {
+        config.tick_interval = Duration::from_secs(interval.max(1));
+    }
+    let interval = config.tick_interval;
     let clients = Clients::new(&load_sdk_config().await, config.s3_force_path_style);
-    let poller = Poller::new(
-        AutoScalingGroups::new(clients.autoscaling),
-        CloudWatchMetrics::new(clients.cloudwatch),
-        config,
-    );
+    let poller = metric_poller::build(&clients, config)?;
+    let owner = format!("autoscaler-cli-{}", std::process::id());
     loop {
-        let summary = poller.tick(SystemTime::now()).await?;
+        let tick = poller.tick_with_lease(&owner, SystemTime::now(), 2 * interval.as_secs() as i64).await;
+        let tick = match tick {
+            Ok(tick) => tick,
+            Err(err) => {
+                poller.release_lease(&owner).await;
+                return Err(err.into());
+            }
+        };
         if args.json {
-            println!("{}", serde_json::to_string(&summary)?);
+            println!("{}", serde_json::to_string(&tick)?);
         } else {
-            print!("{summary}");
+            print!("{tick}");
         }
         if args.once {
+            poller.release_lease(&owner).await;
             return Ok(ExitCode::SUCCESS);
         }
-        tokio::time::sleep(Duration::from_secs(args.interval)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::signal::ctrl_c() => {
+                poller.release_lease(&owner).await;
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
     }
 }
 

@@ -7,6 +7,8 @@
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 
+use crate::calls::CallCounter;
+
 /// Attempts per call, including the first. Adaptive mode adds client-side rate limiting
 /// on throttling on top of exponential backoff with jitter.
 const MAX_ATTEMPTS: u32 = 5;
@@ -29,18 +31,28 @@ pub struct Clients {
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub s3: aws_sdk_s3::Client,
+    /// Every HTTP request the three clients send.
+    pub calls: CallCounter,
 }
 
 impl Clients {
     /// `s3_force_path_style` is for S3-compatible endpoints without virtual-host DNS
     /// (the SDK already uses path style by itself for IP-address endpoints).
     pub fn new(config: &SdkConfig, s3_force_path_style: bool) -> Self {
-        let s3_config =
-            aws_sdk_s3::config::Builder::from(config).force_path_style(s3_force_path_style).build();
+        let calls = CallCounter::default();
+        let s3_config = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(s3_force_path_style)
+            .interceptor(calls.clone())
+            .build();
+        let autoscaling_config =
+            aws_sdk_autoscaling::config::Builder::from(config).interceptor(calls.clone()).build();
+        let cloudwatch_config =
+            aws_sdk_cloudwatch::config::Builder::from(config).interceptor(calls.clone()).build();
         Self {
-            autoscaling: aws_sdk_autoscaling::Client::new(config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling_config),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch_config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
+            calls,
         }
     }
 }

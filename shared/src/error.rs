@@ -60,7 +60,19 @@ impl AwsError {
         Self { operation, code, status, retryable, message, source: Box::new(err) }
     }
 
-    /// True when the service said the thing asked for does not exist.
+    /// A failure outside the SDK's own error types (e.g. a body that broke off mid-stream).
+    pub fn other(operation: &'static str, message: String) -> Self {
+        Self {
+            operation,
+            code: None,
+            status: None,
+            retryable: true,
+            message: message.clone(),
+            source: message.into(),
+        }
+    }
+
+    /// True when the service returned this error code.
     pub fn is_code(&self, code: &str) -> bool {
         self.code.as_deref() == Some(code)
     }

@@ -3,10 +3,13 @@
 //! S3 URIs and the AWS error type every crate reports through.
 
 pub mod aws;
+pub mod calls;
 pub mod config;
+pub mod emf;
 pub mod error;
 pub mod metrics;
 pub mod s3uri;
+pub mod store;
 pub mod telemetry;
 
 pub use error::AwsError;

@@ -4,7 +4,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use integration_tests::{
-    GroupSpec, Moto, create_group, create_launch_template, desired_capacity, fixture, gzip, workspace_binary,
+    GroupSpec, Moto, create_group, create_launch_template, desired_capacity, fixture, gzip, policy_group,
+    put_metric, tags, temp_dir, workspace_binary,
 };
 
 fn autoscaler() -> Command {
@@ -67,30 +68,47 @@ async fn poll_once_runs_a_tick_against_the_configured_endpoint() {
     let moto = Moto::start();
     let config = moto.sdk_config().await;
     create_launch_template(&config, "lt").await;
-    let tags = [
-        ("lambda-autoscaler:enabled", "true"),
-        ("lambda-autoscaler:namespace", "Test/App"),
-        ("lambda-autoscaler:metric-name", "Load"),
-        ("lambda-autoscaler:target-average", "50"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    create_group(&config, "lt", GroupSpec { name: "cli-group", min: 1, max: 10, desired: 3, tags }).await;
+    let enabled = tags(&[("lambda-autoscaler:enabled", "true")]);
+    create_group(&config, "lt", GroupSpec { name: "cli-group", min: 1, max: 10, desired: 3, tags: enabled })
+        .await;
+    let policy = temp_dir("cli-poll").join("policy.json");
+    std::fs::write(
+        &policy,
+        format!(r#"{{"groups": [{}]}}"#, policy_group("cli-group", "Load", r#"{"average": 50}"#, "")),
+    )
+    .unwrap();
 
     // No metric data: the poller holds; --dry-run and --json must still work end to end.
-    let output =
-        autoscaler().args(["poll", "--once", "--dry-run", "--json"]).envs(moto.env()).output().unwrap();
+    let output = autoscaler()
+        .args(["poll", "--once", "--dry-run", "--json", "--policy"])
+        .arg(&policy)
+        .envs(moto.env())
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let tick: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(tick["groups"][0]["group"], "cli-group");
     assert_eq!(tick["groups"][0]["action"], "unchanged");
-    assert_eq!(tick["groups"][0]["metric_value"], serde_json::Value::Null);
+    assert_eq!(tick["groups"][0]["metrics"]["m"], serde_json::Value::Null);
+    assert!(tick["api_calls"].as_u64().unwrap() >= 2, "{tick}");
 
-    let output = autoscaler().args(["poll", "--once"]).envs(moto.env()).output().unwrap();
+    // With data, as a table; POLICY_URI instead of --policy.
+    put_metric(
+        &config,
+        "Load",
+        "cli-group",
+        100.0,
+        std::time::SystemTime::now() - std::time::Duration::from_secs(10),
+    )
+    .await;
+    let output =
+        autoscaler().args(["poll", "--once"]).envs(moto.env()).env("POLICY_URI", &policy).output().unwrap();
     let table = String::from_utf8(output.stdout).unwrap();
-    assert!(table.contains("cli-group") && table.contains("no metric has data: hold"), "{table}");
-    assert_eq!(desired_capacity(&config, "cli-group").await, 3);
+    assert!(table.contains("cli-group") && table.contains("scaled") && table.contains("m=100"), "{table}");
+    assert_eq!(desired_capacity(&config, "cli-group").await, 6);
+
+    // Neither --once nor --watch: a usage error.
+    assert_eq!(autoscaler().arg("poll").output().unwrap().status.code(), Some(2));
 }
 
 #[test]

@@ -1,145 +1,324 @@
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use aws_lambda_events::eventbridge::EventBridgeEvent;
-use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
-use integration_tests::{GroupSpec, Moto, create_group, create_launch_template, desired_capacity, fixture};
+use integration_tests::{
+    GroupSpec, Moto, create_group, create_launch_template, desired_capacity, fixture, policy_group,
+    put_metric, tags, temp_dir,
+};
 use lambda_runtime::{Context, LambdaEvent};
-use metric_poller::{Action, AutoScalingGroups, CloudWatchMetrics, Poller, PollerConfig};
+use metric_poller::policy_source::PolicyLocation;
+use metric_poller::{Action, AwsPoller, Mode, PollerConfig};
 use shared::aws::Clients;
+use shared::s3uri::S3Uri;
 
-fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+const ENABLED: (&str, &str) = ("lambda-autoscaler:enabled", "true");
+const STATE_BUCKET: &str = "poller-state";
+
+struct Setup {
+    moto: Moto,
+    config: aws_config::SdkConfig,
+    clients: Clients,
+    dir: PathBuf,
 }
 
-async fn put_metric(clients: &Clients, name: &str, group: &str, value: f64) {
-    clients
-        .cloudwatch
-        .put_metric_data()
-        .namespace("Test/App")
-        .metric_data(
-            MetricDatum::builder()
-                .metric_name(name)
-                .dimensions(Dimension::builder().name("Group").value(group).build())
-                .timestamp(DateTime::from(SystemTime::now() - Duration::from_secs(30)))
-                .value(value)
+async fn setup() -> Setup {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let clients = Clients::new(&config, false);
+    create_launch_template(&config, "lt").await;
+    clients.s3.create_bucket().bucket(STATE_BUCKET).send().await.unwrap();
+    Setup { moto, config, clients, dir: temp_dir("poller") }
+}
+
+fn write_policy(dir: &Path, groups: &[String]) -> PathBuf {
+    let path = dir.join("policy.json");
+    std::fs::write(&path, format!(r#"{{"groups": [{}]}}"#, groups.join(","))).unwrap();
+    path
+}
+
+fn poller(setup: &Setup, policy: &Path, prefix: &str) -> AwsPoller {
+    let config = PollerConfig {
+        policy: Some(PolicyLocation::Local(policy.to_path_buf())),
+        state: Some(S3Uri { bucket: STATE_BUCKET.into(), key: prefix.into() }),
+        ..PollerConfig::default()
+    };
+    metric_poller::build(&Clients::new(&setup.config, false), config).unwrap()
+}
+
+async fn state_object(setup: &Setup, prefix: &str) -> serde_json::Value {
+    let object = setup
+        .clients
+        .s3
+        .get_object()
+        .bucket(STATE_BUCKET)
+        .key(format!("{prefix}/state.json"))
+        .send()
+        .await
+        .unwrap();
+    serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap()
+}
+
+fn at(offset: u64) -> SystemTime {
+    SystemTime::now() + Duration::from_secs(offset)
+}
+
+#[tokio::test]
+async fn scales_through_ticks_with_stabilization_and_leaves_other_groups_alone() {
+    let s = setup().await;
+    let spec = |name: &'static str, desired, tag_pairs: &[(&str, &str)]| GroupSpec {
+        name,
+        min: 1,
+        max: 20,
+        desired,
+        tags: tags(tag_pairs),
+    };
+    create_group(&s.config, "lt", spec("web", 2, &[ENABLED])).await;
+    create_group(&s.config, "lt", spec("paused", 2, &[ENABLED, ("lambda-autoscaler:paused", "true")])).await;
+    create_group(&s.config, "lt", spec("dry", 2, &[ENABLED])).await;
+    create_group(&s.config, "lt", spec("untagged", 2, &[])).await;
+    let policy = write_policy(
+        &s.dir,
+        &[
+            policy_group("web", "Load", r#"{"average": 50}"#, ""),
+            policy_group("paused", "Load", r#"{"average": 50}"#, ""),
+            policy_group("dry", "Load", r#"{"average": 50}"#, r#", "dry_run": true"#),
+            policy_group("untagged", "Load", r#"{"average": 50}"#, ""),
+        ],
+    );
+    for group in ["web", "paused", "dry", "untagged"] {
+        put_metric(&s.config, "Load", group, 100.0, SystemTime::now() - Duration::from_secs(20)).await;
+    }
+    let poller = poller(&s, &policy, "main");
+
+    // 100 % on 2 at target 50: 4.
+    let tick = poller.tick_with_lease("p1", at(0), 60).await.unwrap();
+    assert_eq!(tick.mode, Mode::Act);
+    let outcome = |name: &str| tick.groups.iter().find(|g| g.group == name).unwrap().clone();
+    assert_eq!((outcome("web").action, outcome("web").desired), (Action::Scaled, 4));
+    assert_eq!((outcome("paused").action, outcome("paused").desired), (Action::Paused, 4));
+    assert_eq!((outcome("dry").action, outcome("dry").desired), (Action::DryRun, 4));
+    assert!(tick.groups.iter().all(|g| g.group != "untagged"));
+    assert!(tick.warnings.iter().any(|w| w.contains("untagged")), "{:?}", tick.warnings);
+    for (group, expected) in [("web", 4), ("paused", 2), ("dry", 2), ("untagged", 2)] {
+        assert_eq!(desired_capacity(&s.config, group).await, expected, "{group}");
+    }
+
+    // Load falls: the 300 s scale-down window holds web at 4 ...
+    // (Stamped at the simulated tick's minute: an earlier stamp would share the 100's minute.)
+    put_metric(&s.config, "Load", "web", 10.0, at(55)).await;
+    put_metric(&s.config, "Load", "web", 10.0, at(295)).await;
+    let tick = poller.tick_with_lease("p1", at(60), 60).await.unwrap();
+    let web = tick.groups.iter().find(|g| g.group == "web").unwrap();
+    assert_eq!((web.action, web.desired), (Action::Unchanged, 4), "{}", web.reason);
+    assert!(web.reason.contains("scale-down window holds"), "{}", web.reason);
+    // ... until the high recommendation is older than the window.
+    let tick = poller.tick_with_lease("p1", at(301), 60).await.unwrap();
+    let web = tick.groups.iter().find(|g| g.group == "web").unwrap();
+    assert_eq!((web.action, web.desired), (Action::Scaled, 1), "{}", web.reason);
+    assert_eq!(desired_capacity(&s.config, "web").await, 1);
+
+    // web leaves the selector (its enable tag removed): no longer changed.
+    s.clients
+        .autoscaling
+        .delete_tags()
+        .tags(
+            aws_sdk_autoscaling::types::Tag::builder()
+                .key(ENABLED.0)
+                .value(ENABLED.1)
+                .resource_id("web")
+                .resource_type("auto-scaling-group")
                 .build(),
         )
         .send()
         .await
-        .expect("PutMetricData");
+        .unwrap();
+    put_metric(&s.config, "Load", "web", 500.0, at(315)).await;
+    let tick = poller.tick_with_lease("p1", at(320), 60).await.unwrap();
+    assert!(tick.groups.iter().all(|g| g.group != "web"));
+    assert_eq!(desired_capacity(&s.config, "web").await, 1);
 }
 
-fn scheduled_event() -> LambdaEvent<EventBridgeEvent> {
+#[tokio::test]
+async fn two_pollers_at_the_same_moment_only_one_acts() {
+    let s = setup().await;
+    create_group(
+        &s.config,
+        "lt",
+        GroupSpec { name: "api", min: 1, max: 20, desired: 2, tags: tags(&[ENABLED]) },
+    )
+    .await;
+    let policy = write_policy(&s.dir, &[policy_group("api", "Load", r#"{"average": 50}"#, "")]);
+    put_metric(&s.config, "Load", "api", 100.0, SystemTime::now() - Duration::from_secs(20)).await;
+    let (a, b) = (poller(&s, &policy, "race"), poller(&s, &policy, "race"));
+    let now = SystemTime::now();
+    let (ta, tb) = tokio::join!(a.tick_with_lease("a", now, 60), b.tick_with_lease("b", now, 60));
+    let (ta, tb) = (ta.unwrap(), tb.unwrap());
+    let modes = [ta.mode, tb.mode];
+    assert!(modes.contains(&Mode::Act) && modes.contains(&Mode::ObserveOnly), "{modes:?}");
+    let observer = if ta.mode == Mode::ObserveOnly { &ta } else { &tb };
+    assert_eq!(observer.groups[0].action, Action::ObservedOnly);
+    assert_eq!(observer.groups[0].desired, 4, "the observer still decides");
+    assert_eq!(desired_capacity(&s.config, "api").await, 4);
+    // Exactly one scale event was recorded.
+    let state = state_object(&s, "race").await;
+    assert_eq!(state["groups"]["api"]["history"]["scale_events"].as_array().unwrap().len(), 1, "{state}");
+
+    // The winner releases its lease at the end of its invocation; then the other may act.
+    let (winner, loser, loser_name) = if ta.mode == Mode::Act { (&a, &b, "b") } else { (&b, &a, "a") };
+    winner.release_lease(if ta.mode == Mode::Act { "a" } else { "b" }).await;
+    assert_eq!(loser.tick_with_lease(loser_name, SystemTime::now(), 60).await.unwrap().mode, Mode::Act);
+}
+
+#[tokio::test]
+async fn state_survives_a_restart_and_the_down_window_still_holds() {
+    let s = setup().await;
+    create_group(
+        &s.config,
+        "lt",
+        GroupSpec { name: "svc", min: 1, max: 20, desired: 2, tags: tags(&[ENABLED]) },
+    )
+    .await;
+    let policy = write_policy(&s.dir, &[policy_group("svc", "Load", r#"{"average": 50}"#, "")]);
+    put_metric(&s.config, "Load", "svc", 150.0, SystemTime::now() - Duration::from_secs(20)).await;
+    {
+        let first = poller(&s, &policy, "restart");
+        let tick = first.tick_with_lease("first", at(0), 60).await.unwrap();
+        assert_eq!(tick.groups[0].desired, 6);
+        first.release_lease("first").await;
+    } // the process is gone
+    put_metric(&s.config, "Load", "svc", 5.0, at(110)).await;
+    let second = poller(&s, &policy, "restart");
+    let tick = second.tick_with_lease("second", at(120), 60).await.unwrap();
+    let svc = &tick.groups[0];
+    assert_eq!((svc.action, svc.desired), (Action::Unchanged, 6), "cold process, warm state: {}", svc.reason);
+    assert!(svc.reason.contains("scale-down window holds 1 -> 6"), "{}", svc.reason);
+}
+
+#[tokio::test]
+async fn a_corrupt_state_object_means_a_cold_start_not_a_crash() {
+    let s = setup().await;
+    create_group(
+        &s.config,
+        "lt",
+        GroupSpec { name: "svc", min: 1, max: 20, desired: 4, tags: tags(&[ENABLED]) },
+    )
+    .await;
+    let policy = write_policy(&s.dir, &[policy_group("svc", "Load", r#"{"average": 50}"#, "")]);
+    put_metric(&s.config, "Load", "svc", 5.0, SystemTime::now() - Duration::from_secs(20)).await;
+    s.clients
+        .s3
+        .put_object()
+        .bucket(STATE_BUCKET)
+        .key("bad/state.json")
+        .body(b"{not json".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let tick = poller(&s, &policy, "bad").tick_with_lease("p", at(0), 60).await.unwrap();
+    // Cold start: seeded with the current capacity, so no scale-in at once.
+    assert_eq!((tick.groups[0].action, tick.groups[0].desired), (Action::Unchanged, 4));
+    assert_eq!(state_object(&s, "bad").await["schema_version"], 1, "rebuilt");
+}
+
+#[tokio::test]
+async fn an_interrupted_change_is_reconciled_from_the_groups_actual_capacity() {
+    let s = setup().await;
+    create_group(
+        &s.config,
+        "lt",
+        GroupSpec { name: "svc", min: 1, max: 20, desired: 5, tags: tags(&[ENABLED]) },
+    )
+    .await;
+    let policy = write_policy(&s.dir, &[policy_group("svc", "Load", r#"{"average": 50}"#, "")]);
+    put_metric(&s.config, "Load", "svc", 50.0, SystemTime::now() - Duration::from_secs(20)).await;
+    // The state a poller left when it died after SetDesiredCapacity(2 -> 5).
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let left = serde_json::json!({"schema_version": 1, "groups": {"svc": {
+        "history": {"recommendations": [], "scale_events": [], "consecutive_failures": 0},
+        "pending_change": {"time": now - 5, "from": 2, "to": 5}}}});
+    s.clients
+        .s3
+        .put_object()
+        .bucket(STATE_BUCKET)
+        .key("crash/state.json")
+        .body(left.to_string().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+
+    let poller = poller(&s, &policy, "crash");
+    poller.tick_with_lease("p", SystemTime::now(), 60).await.unwrap();
+    poller.tick_with_lease("p", SystemTime::now(), 60).await.unwrap();
+    let state = state_object(&s, "crash").await;
+    let events = state["groups"]["svc"]["history"]["scale_events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "recorded once, not per tick: {state}");
+    assert_eq!(events[0]["change"], 3);
+    assert!(state["groups"]["svc"].get("pending_change").is_none(), "{state}");
+}
+
+#[tokio::test]
+async fn a_policy_edit_takes_effect_and_a_bad_edit_keeps_the_last_valid_policy() {
+    let s = setup().await;
+    create_group(
+        &s.config,
+        "lt",
+        GroupSpec { name: "svc", min: 1, max: 20, desired: 2, tags: tags(&[ENABLED]) },
+    )
+    .await;
+    let policy = write_policy(&s.dir, &[policy_group("svc", "Load", r#"{"average": 50}"#, "")]);
+    put_metric(&s.config, "Load", "svc", 100.0, SystemTime::now() - Duration::from_secs(20)).await;
+    let poller = poller(&s, &policy, "edit");
+    assert_eq!(poller.tick_with_lease("p", at(0), 60).await.unwrap().groups[0].desired, 4);
+    // A new target: 100 % at target 25 on 4 asks for 16; the rate limit allows 8 (4 + 4).
+    write_policy(&s.dir, &[policy_group("svc", "Load", r#"{"average": 25}"#, "")]);
+    assert_eq!(poller.tick_with_lease("p", at(20), 60).await.unwrap().groups[0].desired, 8);
+    // A broken edit: reported, the last valid policy stays in force.
+    std::fs::write(&policy, r#"{"groups": [{"name": "svc"}]}"#).unwrap();
+    let tick = poller.tick_with_lease("p", at(40), 60).await.unwrap();
+    assert_eq!(tick.groups[0].desired, 16);
+}
+
+#[tokio::test]
+async fn the_handler_ticks_until_the_invocation_deadline() {
+    let s = setup().await;
+    create_group(
+        &s.config,
+        "lt",
+        GroupSpec { name: "svc", min: 1, max: 20, desired: 1, tags: tags(&[ENABLED]) },
+    )
+    .await;
+    let policy = write_policy(&s.dir, &[policy_group("svc", "Load", r#"{"per_instance": 10}"#, "")]);
+    put_metric(&s.config, "Load", "svc", 80.0, SystemTime::now() - Duration::from_secs(20)).await;
+    let config = PollerConfig {
+        policy: Some(PolicyLocation::Local(policy)),
+        state: Some(S3Uri { bucket: STATE_BUCKET.into(), key: "loop".into() }),
+        tick_interval: Duration::from_secs(1),
+        deadline_margin: Duration::from_millis(1500),
+        ..PollerConfig::default()
+    };
+    let poller = metric_poller::build(&Clients::new(&s.config, false), config).unwrap();
     let payload =
         serde_json::from_slice(&std::fs::read(fixture("eventbridge-scheduled.json")).unwrap()).unwrap();
-    LambdaEvent::new(payload, Context::default())
-}
-
-#[tokio::test]
-async fn scales_tagged_groups_from_their_metrics_and_leaves_the_rest() {
-    let moto = Moto::start();
-    let config = moto.sdk_config().await;
-    let clients = Clients::new(&config, false);
-    create_launch_template(&config, "lt").await;
-
-    let metric_tags = |name: &str, group: &str| {
-        vec![
-            ("lambda-autoscaler:namespace".to_owned(), "Test/App".to_owned()),
-            ("lambda-autoscaler:metric-name".to_owned(), name.to_owned()),
-            ("lambda-autoscaler:dimension:Group".to_owned(), group.to_owned()),
-        ]
-    };
-    // web-a: average target 50, value 90 on 2 instances -> ceil(2 * 90 / 50) = 4.
-    let mut web_a =
-        tags(&[("lambda-autoscaler:enabled", "true"), ("lambda-autoscaler:target-average", "50")]);
-    web_a.extend(metric_tags("Load", "web-a"));
-    create_group(&config, "lt", GroupSpec { name: "web-a", min: 1, max: 10, desired: 2, tags: web_a }).await;
-    // web-b: 1000 requests at 100 per instance -> 10, clamped to the group's max of 3.
-    let mut web_b = tags(&[
-        ("lambda-autoscaler:enabled", "true"),
-        ("lambda-autoscaler:target-per-instance", "100"),
-        ("lambda-autoscaler:stat", "Sum"),
-    ]);
-    web_b.extend(metric_tags("Requests", "web-b"));
-    create_group(&config, "lt", GroupSpec { name: "web-b", min: 1, max: 3, desired: 1, tags: web_b }).await;
-    // untagged: the same kind of metric tags but no enable tag -> never touched.
-    let mut untagged = tags(&[("lambda-autoscaler:target-average", "50")]);
-    untagged.extend(metric_tags("Load", "untagged"));
-    create_group(&config, "lt", GroupSpec { name: "untagged", min: 1, max: 10, desired: 2, tags: untagged })
-        .await;
-    // broken: enabled but without a target -> reported, not touched.
-    let broken = tags(&[("lambda-autoscaler:enabled", "true")]);
-    create_group(&config, "lt", GroupSpec { name: "broken", min: 1, max: 10, desired: 2, tags: broken })
-        .await;
-
-    put_metric(&clients, "Load", "web-a", 90.0).await;
-    put_metric(&clients, "Requests", "web-b", 1000.0).await;
-    put_metric(&clients, "Load", "untagged", 500.0).await;
-
-    let poller = Poller::new(
-        AutoScalingGroups::new(clients.autoscaling.clone()),
-        CloudWatchMetrics::new(clients.cloudwatch.clone()),
-        PollerConfig::default(),
-    );
-    let summary = poller.handle(scheduled_event()).await.expect("tick");
-
-    let outcomes: Vec<_> =
-        summary.groups.iter().map(|g| (g.group.as_str(), g.action, g.current, g.desired)).collect();
-    assert_eq!(
-        outcomes,
-        vec![
-            ("broken", Action::InvalidPolicy, 2, 2),
-            ("web-a", Action::Scaled, 2, 4),
-            ("web-b", Action::Scaled, 1, 3),
-        ]
-    );
-    assert_eq!(summary.groups[1].metric_value, Some(90.0));
+    let mut context = Context::default();
+    context.request_id = "invocation-1".into();
+    let deadline = SystemTime::now() + Duration::from_millis(5500);
+    context.deadline = deadline.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let started = SystemTime::now();
+    let summary = poller.handle(LambdaEvent::new(payload, context)).await.unwrap();
+    let ended = SystemTime::now();
     assert!(
-        summary.groups[0].reason.contains("lambda-autoscaler:target-average"),
-        "{}",
-        summary.groups[0].reason
+        ended < deadline,
+        "finished {:?} after the deadline; took {:?}: {summary:?}",
+        ended.duration_since(deadline).unwrap_or_default(),
+        ended.duration_since(started).unwrap()
     );
-    assert_eq!(desired_capacity(&config, "web-a").await, 4);
-    assert_eq!(desired_capacity(&config, "web-b").await, 3);
-    assert_eq!(desired_capacity(&config, "untagged").await, 2);
-    assert_eq!(desired_capacity(&config, "broken").await, 2);
-
-    // A second tick on the same data: web-a at 4 reading 90 asks for ceil(4 * 90 / 50) = 8,
-    // but the +2 of the first tick is still inside the 15 s rate period, so HPA's default
-    // rules allow max(2 x 2, 2 + 4) = 6. web-b is already at its maximum and stays.
-    let summary = poller.tick(SystemTime::now()).await.expect("tick");
-    let web_a = summary.groups.iter().find(|g| g.group == "web-a").unwrap();
-    assert_eq!(web_a.desired, 6, "{}", web_a.reason);
-    assert!(web_a.reason.contains("-> 8; rate limit 6"), "{}", web_a.reason);
-    let web_b = summary.groups.iter().find(|g| g.group == "web-b").unwrap();
-    assert_eq!((web_b.action, web_b.desired), (Action::Unchanged, 3));
-    assert_eq!(desired_capacity(&config, "web-a").await, 6);
-}
-
-#[tokio::test]
-async fn dry_run_decides_without_changing_anything() {
-    let moto = Moto::start();
-    let config = moto.sdk_config().await;
-    let clients = Clients::new(&config, false);
-    create_launch_template(&config, "lt").await;
-    let group_tags = tags(&[
-        ("lambda-autoscaler:enabled", "true"),
-        ("lambda-autoscaler:target-average", "50"),
-        ("lambda-autoscaler:namespace", "Test/App"),
-        ("lambda-autoscaler:metric-name", "Load"),
-        ("lambda-autoscaler:dimension:Group", "api"),
-    ]);
-    create_group(&config, "lt", GroupSpec { name: "api", min: 1, max: 10, desired: 2, tags: group_tags })
-        .await;
-    put_metric(&clients, "Load", "api", 100.0).await;
-
-    let poller = Poller::new(
-        AutoScalingGroups::new(clients.autoscaling.clone()),
-        CloudWatchMetrics::new(clients.cloudwatch.clone()),
-        PollerConfig { dry_run: true, ..PollerConfig::default() },
-    );
-    let summary = poller.tick(SystemTime::now()).await.expect("tick");
-    assert_eq!((summary.groups[0].action, summary.groups[0].desired), (Action::DryRun, 4));
-    assert_eq!(desired_capacity(&config, "api").await, 2);
+    assert!((3..=5).contains(&summary.ticks), "{summary:?}");
+    assert_eq!(summary.acted_ticks, summary.ticks);
+    // 80 at 10 per instance asks for 8; the default rules allow max(1 x 2, 1 + 4) = 5 in the
+    // first tick, and the +4 stays inside their 15 s period for the rest of this invocation.
+    assert_eq!(summary.groups["svc"], 5);
+    assert_eq!(desired_capacity(&s.config, "svc").await, 5);
+    let last = summary.last_tick.unwrap();
+    assert!(last.groups[0].reason.contains("rate limit 5"), "{}", last.groups[0].reason);
+    drop(s.moto);
 }

@@ -188,11 +188,13 @@ pub struct LocalLambda {
 }
 
 impl LocalLambda {
-    /// Starts the emulator and the function `binary` with `env` added to its environment.
-    pub fn start(binary: &Path, env: &[(&str, String)]) -> LocalLambda {
+    /// Starts the emulator and the function `binary` with `env` added to its environment;
+    /// invocations get `timeout_seconds` until their deadline.
+    pub fn start(binary: &Path, env: &[(&str, String)], timeout_seconds: u32) -> LocalLambda {
         let port = free_port();
         let emulator = Command::new(venv_bin("cargo-lambda"))
             .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", &port.to_string()])
+            .args(["--timeout", &timeout_seconds.to_string()])
             .current_dir(workspace_root())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -256,4 +258,46 @@ impl Drop for LocalLambda {
             let _ = child.wait();
         }
     }
+}
+
+/// A fresh directory under the system temp dir, for one test's files.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("lambda-autoscaler-{name}-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// `tags` as the owned pairs [`GroupSpec`] takes.
+pub fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// Puts one datapoint stamped `at` into namespace `Test/App`, dimension `Group=<group>`.
+pub async fn put_metric(config: &SdkConfig, name: &str, group: &str, value: f64, at: std::time::SystemTime) {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    aws_sdk_cloudwatch::Client::new(config)
+        .put_metric_data()
+        .namespace("Test/App")
+        .metric_data(
+            MetricDatum::builder()
+                .metric_name(name)
+                .dimensions(Dimension::builder().name("Group").value(group).build())
+                .timestamp(DateTime::from(at))
+                .value(value)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutMetricData");
+}
+
+/// A policy group scaling `name` on `Test/App` metric `metric` (dimension `Group=<name>`).
+pub fn policy_group(name: &str, metric: &str, target: &str, extra: &str) -> String {
+    format!(
+        r#"{{"name": "{name}", "metrics": [{{"id": "m", "query": {{"namespace": "Test/App", "metric_name": "{metric}",
+            "dimensions": {{"Group": "{name}"}}, "stat": "Maximum", "period_seconds": 60}}, "target": {target}}}]{extra}}}"#
+    )
 }

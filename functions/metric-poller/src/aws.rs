@@ -8,13 +8,33 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
 use shared::AwsError;
 
+use crate::policy::Query;
 use crate::tags::ENABLED_TAG;
 use crate::{GroupController, GroupInfo, MetricQuery, MetricsSource};
 
+fn group_info(g: &aws_sdk_autoscaling::types::AutoScalingGroup) -> GroupInfo {
+    GroupInfo {
+        name: g.auto_scaling_group_name().unwrap_or_default().to_owned(),
+        min_size: g.min_size().unwrap_or(0),
+        max_size: g.max_size().unwrap_or(0),
+        desired_capacity: g.desired_capacity().unwrap_or(0),
+        pending_instances: g
+            .instances()
+            .iter()
+            .filter(|i| i.lifecycle_state().is_some_and(|s| s.as_str().starts_with("Pending")))
+            .count() as i32,
+        tags: g
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+            .collect(),
+    }
+}
+
 /// GetMetricData takes at most this many queries per request.
 const MAX_QUERIES_PER_REQUEST: usize = 500;
-/// How many periods back to look for the newest datapoint.
-const LOOKBACK_PERIODS: u64 = 5;
+/// How many periods back to look for the newest datapoint; older data is stale.
+const LOOKBACK_PERIODS: u64 = 3;
 
 #[derive(Clone, Debug)]
 pub struct AutoScalingGroups {
@@ -39,20 +59,48 @@ impl GroupController for AutoScalingGroups {
             .try_collect()
             .await
             .map_err(|e| AwsError::from_sdk("DescribeAutoScalingGroups", e))?;
-        Ok(groups
-            .into_iter()
-            .map(|g| GroupInfo {
-                name: g.auto_scaling_group_name().unwrap_or_default().to_owned(),
-                min_size: g.min_size().unwrap_or(0),
-                max_size: g.max_size().unwrap_or(0),
-                desired_capacity: g.desired_capacity().unwrap_or(0),
-                tags: g
-                    .tags()
-                    .iter()
-                    .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
-                    .collect(),
-            })
-            .collect())
+        Ok(groups.iter().map(group_info).collect())
+    }
+
+    async fn describe_group(&self, group: &str) -> Result<Option<GroupInfo>, AwsError> {
+        let output = self
+            .client
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(group)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DescribeAutoScalingGroups", e))?;
+        Ok(output.auto_scaling_groups().first().map(group_info))
+    }
+
+    async fn instance_refresh_running(&self, group: &str) -> Result<bool, AwsError> {
+        use aws_sdk_autoscaling::types::InstanceRefreshStatus as Status;
+        let output = self
+            .client
+            .describe_instance_refreshes()
+            .auto_scaling_group_name(group)
+            .max_records(5)
+            // Advisory: one attempt, so that a failing check never delays a scale-out by
+            // the seconds a full retry budget takes (the caller logs it and goes on).
+            .customize()
+            .config_override(aws_sdk_autoscaling::config::Config::builder().retry_config(
+                aws_sdk_autoscaling::config::retry::RetryConfig::standard().with_max_attempts(1),
+            ))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DescribeInstanceRefreshes", e))?;
+        Ok(output.instance_refreshes().iter().any(|r| {
+            matches!(
+                r.status(),
+                Some(
+                    Status::Pending
+                        | Status::InProgress
+                        | Status::Cancelling
+                        | Status::RollbackInProgress
+                        | Status::Baking
+                )
+            )
+        }))
     }
 
     async fn set_desired_capacity(&self, group: &str, desired: i32) -> Result<(), AwsError> {
@@ -80,7 +128,19 @@ impl CloudWatchMetrics {
     }
 }
 
-fn to_sdk_query(id: &str, query: &MetricQuery) -> MetricDataQuery {
+fn to_sdk_query(id: &str, query: &Query) -> MetricDataQuery {
+    match query {
+        Query::Metric(metric) => metric_stat_query(id, metric),
+        Query::Expression { expression, period_seconds } => MetricDataQuery::builder()
+            .id(id)
+            .expression(expression)
+            .period(*period_seconds)
+            .return_data(true)
+            .build(),
+    }
+}
+
+fn metric_stat_query(id: &str, query: &MetricQuery) -> MetricDataQuery {
     let metric = Metric::builder()
         .namespace(&query.namespace)
         .metric_name(&query.metric_name)
@@ -104,28 +164,39 @@ fn to_sdk_query(id: &str, query: &MetricQuery) -> MetricDataQuery {
 impl MetricsSource for CloudWatchMetrics {
     async fn latest_values(
         &self,
-        queries: &[(String, MetricQuery)],
-        now: SystemTime,
+        queries: &[(String, Query)],
+        end: SystemTime,
     ) -> Result<BTreeMap<String, f64>, AwsError> {
         let mut latest = BTreeMap::new();
+        let periods: BTreeMap<&str, u64> =
+            queries.iter().map(|(id, q)| (id.as_str(), q.period_seconds().max(1) as u64)).collect();
         for chunk in queries.chunks(MAX_QUERIES_PER_REQUEST) {
             let longest_period =
-                chunk.iter().map(|(_, q)| q.period_seconds.max(1) as u64).max().unwrap_or(60);
-            let start = now - Duration::from_secs(longest_period * LOOKBACK_PERIODS);
+                chunk.iter().map(|(_, q)| q.period_seconds().max(1) as u64).max().unwrap_or(60);
+            let start = end - Duration::from_secs(longest_period * LOOKBACK_PERIODS);
             let pages = self
                 .client
                 .get_metric_data()
                 .set_metric_data_queries(Some(chunk.iter().map(|(id, q)| to_sdk_query(id, q)).collect()))
                 .start_time(DateTime::from(start))
-                .end_time(DateTime::from(now))
+                .end_time(DateTime::from(end))
                 .scan_by(ScanBy::TimestampDescending)
                 .into_paginator()
                 .send()
                 .try_collect()
                 .await
                 .map_err(|e| AwsError::from_sdk("GetMetricData", e))?;
+            let end_secs = DateTime::from(end).secs();
             for result in pages.iter().flat_map(|page| page.metric_data_results()) {
-                let (Some(id), Some(value)) = (result.id(), result.values().first()) else { continue };
+                let Some(id) = result.id() else { continue };
+                let (Some(value), Some(time)) = (result.values().first(), result.timestamps().first()) else {
+                    continue;
+                };
+                // A query's own period decides staleness, not the chunk's longest.
+                let period = periods.get(id).copied().unwrap_or(60) as i64;
+                if end_secs - time.secs() > period * LOOKBACK_PERIODS as i64 {
+                    continue;
+                }
                 // Pages continue a query's series in the same (descending) order: keep the first.
                 latest.entry(id.to_owned()).or_insert(*value);
             }

@@ -7,21 +7,61 @@
 
 pub mod aws;
 pub mod config;
+pub mod discovery;
 pub mod engine;
+mod invocation;
 pub mod policy;
+pub mod policy_source;
 pub mod simulate;
+pub mod state;
 pub mod tags;
 mod tick;
 
 pub use aws::{AutoScalingGroups, CloudWatchMetrics};
 pub use config::PollerConfig;
-pub use tick::{Action, GroupOutcome, Poller, PollerError, TickSummary};
+pub use invocation::InvocationSummary;
+pub use tick::{Action, GroupOutcome, Mode, Poller, PollerError, TickSummary};
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::SystemTime;
 
 use shared::AwsError;
+use shared::aws::Clients;
+use shared::config::ConfigError;
+use shared::store::JsonStore;
+
+use crate::policy_source::PolicySource;
+use crate::state::{MemoryState, S3State, StateBackend};
+
+use crate::policy::Query;
+
+/// The poller as deployed: AWS through the SDK, state in S3 (or memory without `STATE_URI`).
+pub type AwsPoller = Poller<AutoScalingGroups, CloudWatchMetrics, StateBackend>;
+
+/// Builds the poller from its configuration; `POLICY_URI` is required.
+pub fn build(clients: &Clients, config: PollerConfig) -> Result<AwsPoller, ConfigError> {
+    let location = config.policy.clone().ok_or_else(|| ConfigError {
+        name: "POLICY_URI".into(),
+        value: String::new(),
+        message: "required: s3://bucket/key or a local path of the policy document".into(),
+    })?;
+    let state = match &config.state {
+        Some(uri) => StateBackend::S3(S3State::new(JsonStore::new(clients.s3.clone(), uri))),
+        None => {
+            tracing::warn!("STATE_URI is not set: history lives in this process only, and there is no lease");
+            StateBackend::Memory(MemoryState::default())
+        }
+    };
+    Ok(Poller::new(
+        AutoScalingGroups::new(clients.autoscaling.clone()),
+        CloudWatchMetrics::new(clients.cloudwatch.clone()),
+        state,
+        PolicySource::new(location, Some(clients.s3.clone())),
+        config,
+        Some(clients.calls.clone()),
+    ))
+}
 
 /// What the poller knows of one Auto Scaling group.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,6 +70,8 @@ pub struct GroupInfo {
     pub min_size: i32,
     pub max_size: i32,
     pub desired_capacity: i32,
+    /// Instances not yet in service (lifecycle state `Pending*`).
+    pub pending_instances: i32,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -48,6 +90,13 @@ pub trait GroupController {
     /// Every group tagged `lambda-autoscaler:enabled=true`.
     fn list_enabled_groups(&self) -> impl Future<Output = Result<Vec<GroupInfo>, AwsError>> + Send;
 
+    /// One group by name (to re-read its bounds after a rejected change).
+    fn describe_group(&self, group: &str)
+    -> impl Future<Output = Result<Option<GroupInfo>, AwsError>> + Send;
+
+    /// Whether an instance refresh is replacing the group's instances now.
+    fn instance_refresh_running(&self, group: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
+
     fn set_desired_capacity(
         &self,
         group: &str,
@@ -57,11 +106,11 @@ pub trait GroupController {
 
 /// Reads metric values.
 pub trait MetricsSource {
-    /// The newest value of each query (by the caller's id) at or before `now`; a query
-    /// without data in its look-back window is absent from the result.
+    /// The newest value of each query (by the caller's id) at or before `end`, within a
+    /// few of its periods (older is stale); a query without such data is absent.
     fn latest_values(
         &self,
-        queries: &[(String, MetricQuery)],
-        now: SystemTime,
+        queries: &[(String, Query)],
+        end: SystemTime,
     ) -> impl Future<Output = Result<BTreeMap<String, f64>, AwsError>> + Send;
 }

@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use integration_tests::{
     GroupSpec, LocalLambda, Moto, create_group, create_launch_template, gzip, workspace_binary,
 };
-use metric_poller::{AutoScalingGroups, CloudWatchMetrics, Poller, PollerConfig};
+use metric_poller::PollerConfig;
+use metric_poller::policy_source::PolicyLocation;
 use shared::aws::Clients;
 
 const GROUP: &str = "demo-web";
@@ -75,28 +76,26 @@ async fn main() {
 
     heading(&format!("creating Auto Scaling group {GROUP} (desired 2, min 1, max 20) and bucket {BUCKET}"));
     create_launch_template(&config, "demo-lt").await;
-    let tags = [
-        ("lambda-autoscaler:enabled", "true"),
-        ("lambda-autoscaler:namespace", log_processor::config::DEFAULT_NAMESPACE),
-        ("lambda-autoscaler:metric-name", "RequestCount"),
-        ("lambda-autoscaler:dimension:LoadBalancer", LOAD_BALANCER),
-        ("lambda-autoscaler:stat", "Sum"),
-        ("lambda-autoscaler:target-per-instance", &TARGET_PER_INSTANCE.to_string()),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let tags = vec![("lambda-autoscaler:enabled".to_owned(), "true".to_owned())];
     create_group(&config, "demo-lt", GroupSpec { name: GROUP, min: 1, max: 20, desired: 2, tags }).await;
+    let policy = format!(
+        r#"{{"groups": [{{"name": "{GROUP}", "metrics": [{{"id": "requests",
+            "query": {{"namespace": "{}", "metric_name": "RequestCount",
+                      "dimensions": {{"LoadBalancer": "{LOAD_BALANCER}"}}, "stat": "Sum", "period_seconds": 60}},
+            "target": {{"per_instance": {TARGET_PER_INSTANCE}}}}}]}}]}}"#,
+        log_processor::config::DEFAULT_NAMESPACE
+    );
     println!(
-        "  scaling on RequestCount (Sum per minute), target {TARGET_PER_INSTANCE} requests per instance"
+        "  policy: scale on RequestCount (Sum per minute), {TARGET_PER_INSTANCE} requests per instance; HPA default behavior"
     );
     clients.s3.create_bucket().bucket(BUCKET).send().await.expect("CreateBucket");
+    clients.s3.create_bucket().bucket("demo-state").send().await.expect("CreateBucket");
 
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
     let this_minute = now - now % 60;
     let mut function_env = moto.env();
     function_env.push(("RUST_LOG", "warn".to_owned()));
-    let processor = LocalLambda::start(&workspace_binary("log-processor"), &function_env);
+    let processor = LocalLambda::start(&workspace_binary("log-processor"), &function_env, 60);
     let event_dir = tempfile_dir();
 
     let deliver = |name: &str, minutes: &[(i64, u32)]| {
@@ -121,11 +120,14 @@ async fn main() {
     clients.s3.put_object().bucket(BUCKET).key(&key).body(body.into()).send().await.expect("PutObject");
     run_processor(&processor, &event_dir, &key);
 
-    let poller = Poller::new(
-        AutoScalingGroups::new(clients.autoscaling.clone()),
-        CloudWatchMetrics::new(clients.cloudwatch.clone()),
-        PollerConfig::default(),
-    );
+    let policy_path = event_dir.join("policy.json");
+    std::fs::write(&policy_path, &policy).expect("write policy");
+    let poller_config = PollerConfig {
+        policy: Some(PolicyLocation::Local(policy_path)),
+        state: Some("s3://demo-state/poller".parse().expect("state uri")),
+        ..PollerConfig::default()
+    };
+    let poller = metric_poller::build(&clients, poller_config).expect("poller");
     // The poller takes the time as input; the demo advances a simulated clock so that the
     // five-minute scale-down window passes in seconds.
     let start = SystemTime::now();
@@ -133,7 +135,9 @@ async fn main() {
         let poller = &poller;
         async move {
             heading(&format!("poller tick at +{offset} s"));
-            print!("{}", poller.tick(start + Duration::from_secs(offset)).await.expect("tick"));
+            let tick =
+                poller.tick_with_lease("demo", start + Duration::from_secs(offset), 120).await.expect("tick");
+            print!("{tick}");
         }
     };
     for offset in [0, 15, 30] {

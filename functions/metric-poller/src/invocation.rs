@@ -1,0 +1,114 @@
+//! One Lambda invocation: ticks every `TICK_INTERVAL_SECONDS` until just before the
+//! deadline, so groups are re-evaluated at sub-minute resolution though EventBridge
+//! invokes once a minute.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::LambdaEvent;
+use serde::Serialize;
+
+use crate::state::StateStore;
+use crate::tick::{Mode, Poller, PollerError, TickSummary};
+use crate::{GroupController, MetricsSource};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct InvocationSummary {
+    pub ticks: u32,
+    /// Ticks whose start time had already passed when the previous one ended.
+    pub skipped_ticks: u32,
+    pub acted_ticks: u32,
+    pub observed_only_ticks: u32,
+    /// Each group's capacity after the last tick.
+    pub groups: BTreeMap<String, i32>,
+    pub last_tick: Option<TickSummary>,
+}
+
+impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
+    /// The Lambda entry point.
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<EventBridgeEvent>,
+    ) -> Result<InvocationSummary, PollerError> {
+        self.run_until(&event.context.request_id, event.context.deadline()).await
+    }
+
+    /// Ticks on schedule until `deadline` minus the margin. A tick that overruns does not
+    /// pile up: the starts it missed are skipped and counted. Every group is processed in
+    /// every tick; the invocation fails only if some group failed in all of them.
+    pub async fn run_until(
+        &self,
+        owner: &str,
+        deadline: SystemTime,
+    ) -> Result<InvocationSummary, PollerError> {
+        let interval = self.config().tick_interval;
+        let stop = deadline.checked_sub(self.config().deadline_margin).unwrap_or(deadline);
+        let mut summary = InvocationSummary::default();
+        let mut failures: BTreeMap<String, u32> = BTreeMap::new();
+        let mut next = SystemTime::now();
+        let remaining = deadline.duration_since(next).unwrap_or_default();
+        tracing::info!(
+            remaining_ms = remaining.as_millis() as u64,
+            interval_s = interval.as_secs(),
+            "invocation started"
+        );
+        // Lambda always sends a deadline; a runtime emulator may not. Without a usable one,
+        // tick once rather than not at all.
+        let stop = if remaining <= self.config().deadline_margin {
+            tracing::warn!("no usable invocation deadline: running a single tick");
+            next
+        } else {
+            stop
+        };
+        // The longest tick so far estimates the next one: no tick starts that could end past the stop.
+        let mut longest = Duration::ZERO;
+        loop {
+            let started = SystemTime::now();
+            // The lease lasts past this invocation's deadline by a tick, so a crashed
+            // invocation's lease expires soon after it would have ended.
+            let lease_seconds =
+                stop.duration_since(started).unwrap_or_default().as_secs() as i64 + interval.as_secs() as i64;
+            let tick = self.tick_with_lease(owner, started, lease_seconds.max(1)).await?;
+            longest = longest.max(SystemTime::now().duration_since(started).unwrap_or_default());
+            summary.ticks += 1;
+            match tick.mode {
+                Mode::Act => summary.acted_ticks += 1,
+                Mode::ObserveOnly => summary.observed_only_ticks += 1,
+            }
+            for g in &tick.groups {
+                summary.groups.insert(g.group.clone(), g.desired);
+                *failures.entry(g.group.clone()).or_default() += u32::from(g.error.is_some());
+            }
+            summary.last_tick = Some(tick);
+            if next >= stop {
+                break; // the single-tick case
+            }
+
+            next += interval;
+            let now = SystemTime::now();
+            while next < now {
+                next += interval;
+                summary.skipped_ticks += 1;
+            }
+            if next + longest > stop {
+                break;
+            }
+            tokio::time::sleep(next.duration_since(now).unwrap_or_default()).await;
+        }
+        self.release_lease(owner).await;
+        tracing::info!(
+            ticks = summary.ticks,
+            skipped = summary.skipped_ticks,
+            acted = summary.acted_ticks,
+            observed_only = summary.observed_only_ticks,
+            "invocation done"
+        );
+        let failed_every_tick: Vec<String> =
+            failures.into_iter().filter(|(_, n)| *n > 0 && *n == summary.ticks).map(|(g, _)| g).collect();
+        if !failed_every_tick.is_empty() {
+            return Err(PollerError::GroupsFailed(failed_every_tick));
+        }
+        Ok(summary)
+    }
+}

@@ -1,0 +1,151 @@
+//! Where the policy document comes from (`POLICY_URI`: `s3://bucket/key` or a local
+//! path), re-read when it changes so that an edit takes effect within a tick, without a
+//! deploy. An invalid edit is reported with its field paths and the last valid document
+//! stays in force.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use shared::AwsError;
+use shared::s3uri::S3Uri;
+
+use crate::policy::{PolicyDocument, PolicyErrors, PolicyFormat, parse_policy_text};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicyLocation {
+    S3(S3Uri),
+    Local(PathBuf),
+}
+
+impl PolicyLocation {
+    pub fn parse(uri: &str) -> Result<Self, shared::s3uri::S3UriError> {
+        if uri.starts_with("s3://") { uri.parse().map(Self::S3) } else { Ok(Self::Local(PathBuf::from(uri))) }
+    }
+
+    fn format(&self) -> PolicyFormat {
+        let name = match self {
+            Self::S3(uri) => uri.key.as_str(),
+            Self::Local(path) => path.to_str().unwrap_or_default(),
+        };
+        if name.to_ascii_lowercase().ends_with(".toml") { PolicyFormat::Toml } else { PolicyFormat::Json }
+    }
+}
+
+impl std::fmt::Display for PolicyLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::S3(uri) => write!(f, "{uri}"),
+            Self::Local(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyLoadError {
+    #[error("policy {location}: {source}")]
+    Read {
+        location: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("policy {location} is invalid: {errors}")]
+    Invalid { location: String, errors: PolicyErrors },
+}
+
+struct Loaded {
+    document: Arc<PolicyDocument>,
+    /// S3 ETag, or a hash of a local file's content.
+    tag: String,
+}
+
+pub struct PolicySource {
+    location: PolicyLocation,
+    s3: Option<aws_sdk_s3::Client>,
+    loaded: Mutex<Option<Loaded>>,
+}
+
+impl PolicySource {
+    /// `s3` is needed for an S3 location.
+    pub fn new(location: PolicyLocation, s3: Option<aws_sdk_s3::Client>) -> Self {
+        Self { location, s3, loaded: Mutex::new(None) }
+    }
+
+    pub fn location(&self) -> &PolicyLocation {
+        &self.location
+    }
+
+    fn current(&self) -> Option<(Arc<PolicyDocument>, String)> {
+        self.loaded.lock().expect("policy lock").as_ref().map(|l| (l.document.clone(), l.tag.clone()))
+    }
+
+    /// The document in force: re-read if it changed; the last valid one if the new one is
+    /// invalid or cannot be read; an error only when no valid document was ever loaded.
+    pub async fn document(&self) -> Result<Arc<PolicyDocument>, PolicyLoadError> {
+        let current = self.current();
+        let fetched = self.fetch(current.as_ref().map(|(_, tag)| tag.as_str())).await;
+        let location = self.location.to_string();
+        let outcome = match fetched {
+            Ok(None) => return Ok(current.expect("not modified implies loaded").0),
+            Ok(Some((text, tag))) => match parse_policy_text(&text, self.location.format()) {
+                Ok(document) => {
+                    let document = Arc::new(document);
+                    if current.is_some() {
+                        tracing::info!(policy = %location, "policy changed; new document in force");
+                    }
+                    *self.loaded.lock().expect("policy lock") =
+                        Some(Loaded { document: document.clone(), tag });
+                    return Ok(document);
+                }
+                Err(errors) => PolicyLoadError::Invalid { location, errors },
+            },
+            Err(err) => err,
+        };
+        match current {
+            Some((document, _)) => {
+                tracing::error!(error = %outcome, "keeping the last valid policy");
+                Ok(document)
+            }
+            None => Err(outcome),
+        }
+    }
+
+    /// The text and its tag, or `None` when unchanged since `known_tag`.
+    async fn fetch(&self, known_tag: Option<&str>) -> Result<Option<(String, String)>, PolicyLoadError> {
+        let location = self.location.to_string();
+        let read_error = |source: Box<dyn std::error::Error + Send + Sync>| PolicyLoadError::Read {
+            location: location.clone(),
+            source,
+        };
+        match &self.location {
+            PolicyLocation::Local(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| read_error(Box::new(e)))?;
+                let mut hasher = DefaultHasher::new();
+                text.hash(&mut hasher);
+                let tag = format!("{:016x}", hasher.finish());
+                Ok((known_tag != Some(tag.as_str())).then_some((text, tag)))
+            }
+            PolicyLocation::S3(uri) => {
+                let client = self.s3.as_ref().expect("an S3 client for an S3 policy");
+                let mut request = client.get_object().bucket(&uri.bucket).key(&uri.key);
+                if let Some(tag) = known_tag {
+                    request = request.if_none_match(tag);
+                }
+                let output = match request.send().await {
+                    Ok(output) => output,
+                    Err(err) => {
+                        let err = AwsError::from_sdk("GetObject", err);
+                        if err.status == Some(304) {
+                            return Ok(None);
+                        }
+                        return Err(read_error(Box::new(err)));
+                    }
+                };
+                let tag = output.e_tag().unwrap_or_default().to_owned();
+                let bytes = output.body.collect().await.map_err(|e| read_error(Box::new(e)))?.into_bytes();
+                let text = String::from_utf8(bytes.to_vec()).map_err(|e| read_error(Box::new(e)))?;
+                Ok(Some((text, tag)))
+            }
+        }
+    }
+}

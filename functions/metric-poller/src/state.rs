@@ -1,0 +1,308 @@
+//! What the poller keeps between ticks and invocations, and the lease that keeps two
+//! invocations from acting at once.
+//!
+//! One state object per poller (per `STATE_URI`) holds every group's history: one S3
+//! write per tick, whatever the number of groups. Writes are conditional on the version
+//! read, so a second writer is detected, never overwritten. A change of capacity is
+//! written down as `pending_change` *before* SetDesiredCapacity is called: if the poller
+//! dies in between, the next tick reconciles it from the group's actual capacity.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use shared::store::{JsonStore, StoreError, Version};
+
+use crate::engine::History;
+
+pub const STATE_SCHEMA_VERSION: u32 = 1;
+const STATE_OBJECT: &str = "state.json";
+const LEASE_OBJECT: &str = "lease.json";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PollerState {
+    pub schema_version: u32,
+    pub groups: BTreeMap<String, GroupState>,
+}
+
+impl Default for PollerState {
+    fn default() -> Self {
+        Self { schema_version: STATE_SCHEMA_VERSION, groups: BTreeMap::new() }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupState {
+    pub history: History,
+    /// A SetDesiredCapacity about to be (or perhaps just) made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_change: Option<PendingChange>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingChange {
+    pub time: i64,
+    pub from: i32,
+    pub to: i32,
+}
+
+impl GroupState {
+    /// Settles a pending change against the group's actual desired capacity: made (record
+    /// it, once) or not made (forget it).
+    pub fn reconcile(&mut self, actual_desired: i32) -> Option<PendingChange> {
+        let pending = self.pending_change.take()?;
+        if actual_desired == pending.to {
+            self.history.record_scaling(pending.time, pending.from, pending.to);
+        }
+        Some(pending)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub owner: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Where the state and the lease live.
+pub trait StateStore {
+    /// The state and its version. A corrupt object or one of another schema is reported
+    /// and replaced by an empty state (a cold start), never a crash loop.
+    fn load(&self) -> impl Future<Output = Result<(PollerState, Version), StoreError>> + Send;
+
+    fn save(
+        &self,
+        state: &PollerState,
+        version: &Version,
+    ) -> impl Future<Output = Result<Version, StoreError>> + Send;
+
+    /// Takes or renews the lease for `owner` until `now + ttl`; `false` if someone else
+    /// holds an unexpired lease (or won the race for it).
+    fn acquire_lease(
+        &self,
+        owner: &str,
+        now: i64,
+        ttl: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Gives the lease up early so that the next invocation need not wait for it to expire.
+    fn release_lease(&self, owner: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// State in S3 (`STATE_URI`).
+#[derive(Clone, Debug)]
+pub struct S3State {
+    store: JsonStore,
+}
+
+impl S3State {
+    pub fn new(store: JsonStore) -> Self {
+        Self { store }
+    }
+}
+
+impl StateStore for S3State {
+    async fn load(&self) -> Result<(PollerState, Version), StoreError> {
+        match self.store.read::<serde_json::Value>(STATE_OBJECT).await {
+            Ok((None, version)) => Ok((PollerState::default(), version)),
+            Ok((Some(value), version)) => {
+                let schema = value.get("schema_version").and_then(serde_json::Value::as_u64);
+                if schema != Some(u64::from(STATE_SCHEMA_VERSION)) {
+                    tracing::warn!(?schema, "state object of another schema; starting cold");
+                    return Ok((PollerState::default(), version));
+                }
+                match serde_json::from_value(value) {
+                    Ok(state) => Ok((state, version)),
+                    Err(error) => {
+                        tracing::error!(%error, "state object does not match its schema; starting cold");
+                        Ok((PollerState::default(), version))
+                    }
+                }
+            }
+            Err(StoreError::Corrupt { key, source, .. }) => {
+                tracing::error!(key, error = %source, "state object is corrupt; starting cold");
+                Ok((PollerState::default(), self.store.version_of_corrupt(STATE_OBJECT).await?))
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn save(&self, state: &PollerState, version: &Version) -> Result<Version, StoreError> {
+        self.store.write(STATE_OBJECT, state, version).await
+    }
+
+    async fn acquire_lease(&self, owner: &str, now: i64, ttl: i64) -> Result<bool, StoreError> {
+        let (current, version) = match self.store.read::<Lease>(LEASE_OBJECT).await {
+            Ok(read) => read,
+            // An unreadable lease is as good as expired.
+            Err(StoreError::Corrupt { .. }) => (None, self.store.version_of_corrupt(LEASE_OBJECT).await?),
+            Err(err) => return Err(err),
+        };
+        if let Some(lease) = &current
+            && lease.owner != owner
+            && lease.expires_at > now
+        {
+            return Ok(false);
+        }
+        let lease = Lease { owner: owner.to_owned(), expires_at: now + ttl };
+        match self.store.write(LEASE_OBJECT, &lease, &version).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict { .. }) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn release_lease(&self, owner: &str) -> Result<(), StoreError> {
+        let (Some(lease), version) = self.store.read::<Lease>(LEASE_OBJECT).await? else { return Ok(()) };
+        if lease.owner != owner {
+            return Ok(());
+        }
+        let released = Lease { owner: owner.to_owned(), expires_at: 0 };
+        match self.store.write(LEASE_OBJECT, &released, &version).await {
+            Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// State in this process's memory, for a poller run from a terminal without `STATE_URI`.
+#[derive(Debug, Default)]
+pub struct MemoryState {
+    inner: Mutex<(PollerState, u64, Option<Lease>)>,
+}
+
+impl StateStore for MemoryState {
+    async fn load(&self) -> Result<(PollerState, Version), StoreError> {
+        let inner = self.inner.lock().expect("state lock");
+        Ok((inner.0.clone(), Version(Some(inner.1.to_string()))))
+    }
+
+    async fn save(&self, state: &PollerState, version: &Version) -> Result<Version, StoreError> {
+        let mut inner = self.inner.lock().expect("state lock");
+        if version.0.as_deref() != Some(inner.1.to_string().as_str()) {
+            return Err(StoreError::Conflict { bucket: "memory".into(), key: STATE_OBJECT.into() });
+        }
+        inner.0 = state.clone();
+        inner.1 += 1;
+        Ok(Version(Some(inner.1.to_string())))
+    }
+
+    async fn acquire_lease(&self, owner: &str, now: i64, ttl: i64) -> Result<bool, StoreError> {
+        let mut inner = self.inner.lock().expect("state lock");
+        if inner.2.as_ref().is_some_and(|l| l.owner != owner && l.expires_at > now) {
+            return Ok(false);
+        }
+        inner.2 = Some(Lease { owner: owner.to_owned(), expires_at: now + ttl });
+        Ok(true)
+    }
+
+    async fn release_lease(&self, owner: &str) -> Result<(), StoreError> {
+        let mut inner = self.inner.lock().expect("state lock");
+        if inner.2.as_ref().is_some_and(|l| l.owner == owner) {
+            inner.2 = None;
+        }
+        Ok(())
+    }
+}
+
+/// The store a deployed poller uses: S3 when `STATE_URI` is set, else memory.
+#[derive(Debug)]
+pub enum StateBackend {
+    S3(S3State),
+    Memory(MemoryState),
+}
+
+impl StateStore for StateBackend {
+    async fn load(&self) -> Result<(PollerState, Version), StoreError> {
+        match self {
+            Self::S3(s) => s.load().await,
+            Self::Memory(m) => m.load().await,
+        }
+    }
+
+    async fn save(&self, state: &PollerState, version: &Version) -> Result<Version, StoreError> {
+        match self {
+            Self::S3(s) => s.save(state, version).await,
+            Self::Memory(m) => m.save(state, version).await,
+        }
+    }
+
+    async fn acquire_lease(&self, owner: &str, now: i64, ttl: i64) -> Result<bool, StoreError> {
+        match self {
+            Self::S3(s) => s.acquire_lease(owner, now, ttl).await,
+            Self::Memory(m) => m.acquire_lease(owner, now, ttl).await,
+        }
+    }
+
+    async fn release_lease(&self, owner: &str) -> Result<(), StoreError> {
+        match self {
+            Self::S3(s) => s.release_lease(owner).await,
+            Self::Memory(m) => m.release_lease(owner).await,
+        }
+    }
+}
+
+/// This tick's part of `ours` (recommendations, events and pending changes stamped `now`,
+/// failure counts) laid over `theirs`, the state another writer saved meanwhile.
+pub fn merge_tick(mut theirs: PollerState, ours: &PollerState, now: i64) -> PollerState {
+    for (name, group) in &ours.groups {
+        let target = theirs.groups.entry(name.clone()).or_default();
+        let history = &mut target.history;
+        for r in group.history.recommendations.iter().filter(|r| r.time == now) {
+            if !history.recommendations.contains(r) {
+                history.recommendations.push(*r);
+            }
+        }
+        for e in group.history.scale_events.iter().filter(|e| e.time == now) {
+            if !history.scale_events.contains(e) {
+                history.scale_events.push(*e);
+            }
+        }
+        history.consecutive_failures = group.history.consecutive_failures;
+        if group.pending_change.is_some_and(|p| p.time == now) {
+            target.pending_change = group.pending_change;
+        }
+    }
+    theirs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_change_is_recorded_once_if_it_happened() {
+        let mut group = GroupState {
+            pending_change: Some(PendingChange { time: 100, from: 2, to: 5 }),
+            ..GroupState::default()
+        };
+        assert!(group.reconcile(5).is_some());
+        assert_eq!(group.history.scale_events.len(), 1);
+        assert!(group.reconcile(5).is_none(), "settled once");
+        assert_eq!(group.history.scale_events.len(), 1);
+
+        let mut group = GroupState {
+            pending_change: Some(PendingChange { time: 100, from: 2, to: 5 }),
+            ..GroupState::default()
+        };
+        group.reconcile(2);
+        assert!(group.history.scale_events.is_empty(), "the call never happened");
+    }
+
+    #[tokio::test]
+    async fn memory_state_detects_conflicts_and_honours_the_lease() {
+        let store = MemoryState::default();
+        let (state, version) = store.load().await.unwrap();
+        let next = store.save(&state, &version).await.unwrap();
+        assert!(matches!(store.save(&state, &version).await, Err(StoreError::Conflict { .. })));
+        store.save(&state, &next).await.unwrap();
+        assert!(store.acquire_lease("a", 0, 60).await.unwrap());
+        assert!(!store.acquire_lease("b", 30, 60).await.unwrap());
+        assert!(store.acquire_lease("a", 30, 60).await.unwrap(), "renewal");
+        assert!(store.acquire_lease("b", 91, 60).await.unwrap(), "expired lease taken over");
+        store.release_lease("b").await.unwrap();
+        assert!(store.acquire_lease("a", 92, 60).await.unwrap());
+    }
+}
