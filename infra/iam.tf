@@ -41,7 +41,7 @@ resource "aws_iam_role_policy" "logs" {
 data "aws_iam_policy_document" "poller" {
   statement {
     sid       = "DiscoverGroups"
-    actions   = ["autoscaling:DescribeAutoScalingGroups"]
+    actions   = ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeInstanceRefreshes"]
     resources = ["*"] # Describe* actions support no resource-level permissions.
   }
 
@@ -61,6 +61,18 @@ data "aws_iam_policy_document" "poller" {
     sid       = "ReadMetrics"
     actions   = ["cloudwatch:GetMetricData"]
     resources = ["*"] # GetMetricData supports no resource-level permissions.
+  }
+
+  statement {
+    sid       = "ReadPolicy"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.state.arn}/${local.policy_key}"]
+  }
+
+  statement {
+    sid       = "StateAndLease"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${aws_s3_bucket.state.arn}/${local.state_prefix}/*"]
   }
 }
 

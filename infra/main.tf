@@ -1,18 +1,26 @@
 locals {
+  policy_key   = "policy/policy.json"
+  state_prefix = "poller"
+
   # Zips built by `make build` (cargo lambda build --release --arm64 --output-format zip).
   functions = {
     "metric-poller" = {
-      zip     = "${path.module}/../target/lambda/metric-poller/bootstrap.zip"
-      timeout = var.poller_timeout_seconds
-      memory  = 128
+      zip         = "${path.module}/../target/lambda/metric-poller/bootstrap.zip"
+      timeout     = var.poller_timeout_seconds
+      memory      = 128
+      concurrency = var.poller_reserved_concurrency
       environment = {
-        DRY_RUN = tostring(var.dry_run)
+        POLICY_URI            = "s3://${aws_s3_bucket.state.bucket}/${local.policy_key}"
+        STATE_URI             = "s3://${aws_s3_bucket.state.bucket}/${local.state_prefix}"
+        TICK_INTERVAL_SECONDS = tostring(var.tick_interval_seconds)
+        DRY_RUN               = tostring(var.dry_run)
       }
     }
     "log-processor" = {
-      zip     = "${path.module}/../target/lambda/log-processor/bootstrap.zip"
-      timeout = var.processor_timeout_seconds
-      memory  = 256
+      zip         = "${path.module}/../target/lambda/log-processor/bootstrap.zip"
+      timeout     = var.processor_timeout_seconds
+      memory      = 256
+      concurrency = -1
       environment = {
         METRICS_NAMESPACE = var.metrics_namespace
       }
@@ -40,6 +48,8 @@ resource "aws_lambda_function" "function" {
   timeout          = each.value.timeout
   memory_size      = each.value.memory
 
+  reserved_concurrent_executions = each.value.concurrency
+
   environment {
     variables = each.value.environment
   }
@@ -50,6 +60,81 @@ resource "aws_lambda_function" "function" {
   }
 
   depends_on = [aws_iam_role_policy.logs]
+}
+
+# The poller's policy document, state and lease.
+resource "aws_s3_bucket" "state" {
+  bucket = var.state_bucket_name
+}
+
+resource "aws_s3_bucket_versioning" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+data "aws_iam_policy_document" "state_tls_only" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"]
+    resources = [aws_s3_bucket.state.arn, "${aws_s3_bucket.state.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "state" {
+  bucket = aws_s3_bucket.state.id
+  policy = data.aws_iam_policy_document.state_tls_only.json
+
+  depends_on = [aws_s3_bucket_public_access_block.state]
+}
+
+# Users write the policy in HCL; the poller reads JSON.
+resource "aws_s3_object" "policy" {
+  bucket       = aws_s3_bucket.state.id
+  key          = local.policy_key
+  content      = jsonencode(var.policy)
+  content_type = "application/json"
 }
 
 # metric-poller: invoked every minute; it re-evaluates the groups inside the invocation.

@@ -17,3 +17,13 @@ output "metrics_namespace" {
   description = "CloudWatch namespace of the log-derived metrics."
   value       = var.metrics_namespace
 }
+
+output "policy_uri" {
+  description = "Where the poller reads its policy document (written from var.policy)."
+  value       = "s3://${aws_s3_bucket.state.bucket}/${local.policy_key}"
+}
+
+output "state_uri" {
+  description = "Where the poller keeps its history and lease."
+  value       = "s3://${aws_s3_bucket.state.bucket}/${local.state_prefix}"
+}

@@ -31,6 +31,43 @@ variable "log_suffix" {
   default     = ".gz"
 }
 
+variable "state_bucket_name" {
+  description = "Name of the S3 bucket created for the poller's policy document, state and lease."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.state_bucket_name))
+    error_message = "state_bucket_name must be a valid S3 bucket name."
+  }
+}
+
+variable "policy" {
+  description = "The scaling policy document, written in HCL (an object with a groups list; see README, Scaling policies). Terraform writes it as JSON to the state bucket; the poller re-reads it within a tick of a change."
+  type        = any
+
+  validation {
+    condition     = can(length(var.policy.groups)) && length(var.policy.groups) > 0
+    error_message = "policy must be an object with a non-empty groups list."
+  }
+}
+
+variable "tick_interval_seconds" {
+  description = "Seconds between the poller's evaluations within one invocation."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.tick_interval_seconds >= 1 && var.tick_interval_seconds <= 60
+    error_message = "tick_interval_seconds must be between 1 and 60."
+  }
+}
+
+variable "poller_reserved_concurrency" {
+  description = "Reserved concurrency of the poller (1: overlapping invocations are throttled; the S3 lease guards them anyway)."
+  type        = number
+  default     = 1
+}
+
 variable "metrics_namespace" {
   description = "CloudWatch namespace the log processor publishes to."
   type        = string

@@ -2,6 +2,7 @@
 //! Build into one test binary; run with `make test`, which installs moto first.
 
 mod cli;
+mod infra;
 mod log_processor;
 mod metric_poller;
 mod runtime_loop;
