@@ -12,12 +12,13 @@ LAMBDA_ZIPS := $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap.zip)
 TFVARS := $(wildcard infra/terraform.tfvars)
 TF_VAR_FILE := $(if $(TFVARS),-var-file=terraform.tfvars,)
 
-.PHONY: help setup build test lint demo deploy-prerequisites deploy plan destroy clean
+.PHONY: help setup build test lint demo bench deploy-prerequisites deploy plan destroy clean
 
 help:
 	@echo "make demo     run the whole product on a local AWS emulator (moto)"
 	@echo "make test     unit + integration tests (starts its own moto servers)"
 	@echo "make lint     rustfmt and clippy"
+	@echo "make bench    engine throughput (criterion) and poller API calls per tick against moto"
 	@echo "make build    release arm64 Lambda zips in target/lambda/*/bootstrap.zip"
 	@echo "make deploy   build, then terraform init + apply in infra/ (plan, destroy likewise)"
 
@@ -45,6 +46,10 @@ lint:
 demo: setup
 	cargo build --workspace --bins
 	cargo run --quiet --package integration-tests --bin demo
+
+bench: setup
+	cargo bench --package metric-poller --bench engine
+	cargo run --quiet --package integration-tests --bin poller-bench
 
 # Deployment: stop early, with one line saying what to do, when a prerequisite is missing.
 deploy-prerequisites:

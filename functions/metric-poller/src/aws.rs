@@ -53,6 +53,8 @@ impl GroupController for AutoScalingGroups {
             .client
             .describe_auto_scaling_groups()
             .filters(Filter::builder().name(format!("tag:{ENABLED_TAG}")).values("true").build())
+            // The largest page the API allows (the default is 50): calls grow with groups / 100.
+            .max_records(100)
             .into_paginator()
             .items()
             .send()

@@ -142,12 +142,16 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
         now: SystemTime,
         lease_seconds: i64,
     ) -> Result<TickSummary, PollerError> {
+        let calls_before = self.calls.as_ref().map_or(0, CallCounter::total);
         let held = self
             .state
             .acquire_lease(owner, unix_seconds(now), lease_seconds)
             .await
             .map_err(PollerError::State)?;
-        self.tick(now, if held { Mode::Act } else { Mode::ObserveOnly }).await
+        let mut summary = self.tick(now, if held { Mode::Act } else { Mode::ObserveOnly }).await?;
+        // Count the lease's requests too.
+        summary.api_calls = self.calls.as_ref().map_or(0, |c| c.total() - calls_before);
+        Ok(summary)
     }
 
     pub async fn release_lease(&self, owner: &str) {
