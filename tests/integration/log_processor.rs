@@ -20,8 +20,8 @@ fn s3_event() -> LambdaEvent<S3Event> {
     LambdaEvent::new(payload, Context::default())
 }
 
-/// The Sum of a metric per minute over the fixture's two minutes.
-async fn sums(clients: &Clients, name: &str) -> Vec<(i64, f64)> {
+/// A statistic of a metric per minute over the fixture's two minutes.
+async fn per_minute(clients: &Clients, name: &str, stat: &str) -> Vec<(i64, f64)> {
     let metric = Metric::builder()
         .namespace(log_processor::config::DEFAULT_NAMESPACE)
         .metric_name(name)
@@ -33,7 +33,7 @@ async fn sums(clients: &Clients, name: &str) -> Vec<(i64, f64)> {
         .metric_data_queries(
             MetricDataQuery::builder()
                 .id("m")
-                .metric_stat(MetricStat::builder().metric(metric).period(60).stat("Sum").build())
+                .metric_stat(MetricStat::builder().metric(metric).period(60).stat(stat).build())
                 .build(),
         )
         .start_time(DateTime::from_secs(MINUTE_0))
@@ -46,6 +46,10 @@ async fn sums(clients: &Clients, name: &str) -> Vec<(i64, f64)> {
         result.timestamps().iter().map(|t| t.secs()).zip(result.values().iter().copied()).collect();
     points.sort_by_key(|p| p.0);
     points
+}
+
+async fn sums(clients: &Clients, name: &str) -> Vec<(i64, f64)> {
+    per_minute(clients, name, "Sum").await
 }
 
 #[tokio::test]
@@ -77,35 +81,8 @@ async fn publishes_per_minute_metrics_from_a_gzip_alb_log() {
     assert_eq!(sums(&clients, "HTTPCode_4XX_Count").await, vec![(MINUTE_0, 0.0), (MINUTE_0 + 60, 1.0)]);
     assert_eq!(sums(&clients, "HTTPCode_5XX_Count").await, vec![(MINUTE_0, 2.0), (MINUTE_0 + 60, 0.0)]);
     // Latency: the two -1 entries (502, 503) are excluded, leaving 3 + 2 samples.
-    let latency_samples = sums_of_counts(&clients).await;
+    let latency_samples = per_minute(&clients, "Latency", "SampleCount").await;
     assert_eq!(latency_samples, vec![(MINUTE_0, 3.0), (MINUTE_0 + 60, 2.0)]);
-}
-
-async fn sums_of_counts(clients: &Clients) -> Vec<(i64, f64)> {
-    let metric = Metric::builder()
-        .namespace(log_processor::config::DEFAULT_NAMESPACE)
-        .metric_name("Latency")
-        .dimensions(Dimension::builder().name("LoadBalancer").value(LOAD_BALANCER).build())
-        .build();
-    let output = clients
-        .cloudwatch
-        .get_metric_data()
-        .metric_data_queries(
-            MetricDataQuery::builder()
-                .id("m")
-                .metric_stat(MetricStat::builder().metric(metric).period(60).stat("SampleCount").build())
-                .build(),
-        )
-        .start_time(DateTime::from_secs(MINUTE_0))
-        .end_time(DateTime::from_secs(MINUTE_0 + 120))
-        .send()
-        .await
-        .expect("GetMetricData");
-    let result = &output.metric_data_results()[0];
-    let mut points: Vec<(i64, f64)> =
-        result.timestamps().iter().map(|t| t.secs()).zip(result.values().iter().copied()).collect();
-    points.sort_by_key(|p| p.0);
-    points
 }
 
 #[tokio::test]

@@ -36,6 +36,14 @@ fn write_policy(dir: &Path, groups: &[String]) -> PathBuf {
     path
 }
 
+/// One enabled group (bounds 1..20) at `desired`, a policy scaling it on `Test/App` `Load`
+/// with `target`, and a datapoint of `value` 20 s ago; returns the policy's path.
+async fn one_group(s: &Setup, name: &'static str, desired: i32, target: &str, value: f64) -> PathBuf {
+    create_group(&s.config, "lt", GroupSpec { name, min: 1, max: 20, desired, tags: tags(&[ENABLED]) }).await;
+    put_metric(&s.config, "Load", name, value, SystemTime::now() - Duration::from_secs(20)).await;
+    write_policy(&s.dir, &[policy_group(name, "Load", target, "")])
+}
+
 fn poller(setup: &Setup, policy: &Path, prefix: &str) -> AwsPoller {
     let config = PollerConfig {
         policy: Some(PolicyLocation::Local(policy.to_path_buf())),
@@ -141,14 +149,7 @@ async fn scales_through_ticks_with_stabilization_and_leaves_other_groups_alone()
 #[tokio::test]
 async fn two_pollers_at_the_same_moment_only_one_acts() {
     let s = setup().await;
-    create_group(
-        &s.config,
-        "lt",
-        GroupSpec { name: "api", min: 1, max: 20, desired: 2, tags: tags(&[ENABLED]) },
-    )
-    .await;
-    let policy = write_policy(&s.dir, &[policy_group("api", "Load", r#"{"average": 50}"#, "")]);
-    put_metric(&s.config, "Load", "api", 100.0, SystemTime::now() - Duration::from_secs(20)).await;
+    let policy = one_group(&s, "api", 2, r#"{"average": 50}"#, 100.0).await;
     let (a, b) = (poller(&s, &policy, "race"), poller(&s, &policy, "race"));
     let now = SystemTime::now();
     let (ta, tb) = tokio::join!(a.tick_with_lease("a", now, 60), b.tick_with_lease("b", now, 60));
@@ -172,14 +173,7 @@ async fn two_pollers_at_the_same_moment_only_one_acts() {
 #[tokio::test]
 async fn state_survives_a_restart_and_the_down_window_still_holds() {
     let s = setup().await;
-    create_group(
-        &s.config,
-        "lt",
-        GroupSpec { name: "svc", min: 1, max: 20, desired: 2, tags: tags(&[ENABLED]) },
-    )
-    .await;
-    let policy = write_policy(&s.dir, &[policy_group("svc", "Load", r#"{"average": 50}"#, "")]);
-    put_metric(&s.config, "Load", "svc", 150.0, SystemTime::now() - Duration::from_secs(20)).await;
+    let policy = one_group(&s, "svc", 2, r#"{"average": 50}"#, 150.0).await;
     {
         let first = poller(&s, &policy, "restart");
         let tick = first.tick_with_lease("first", at(0), 60).await.unwrap();
@@ -197,14 +191,7 @@ async fn state_survives_a_restart_and_the_down_window_still_holds() {
 #[tokio::test]
 async fn a_corrupt_state_object_means_a_cold_start_not_a_crash() {
     let s = setup().await;
-    create_group(
-        &s.config,
-        "lt",
-        GroupSpec { name: "svc", min: 1, max: 20, desired: 4, tags: tags(&[ENABLED]) },
-    )
-    .await;
-    let policy = write_policy(&s.dir, &[policy_group("svc", "Load", r#"{"average": 50}"#, "")]);
-    put_metric(&s.config, "Load", "svc", 5.0, SystemTime::now() - Duration::from_secs(20)).await;
+    let policy = one_group(&s, "svc", 4, r#"{"average": 50}"#, 5.0).await;
     s.clients
         .s3
         .put_object()
@@ -223,14 +210,7 @@ async fn a_corrupt_state_object_means_a_cold_start_not_a_crash() {
 #[tokio::test]
 async fn an_interrupted_change_is_reconciled_from_the_groups_actual_capacity() {
     let s = setup().await;
-    create_group(
-        &s.config,
-        "lt",
-        GroupSpec { name: "svc", min: 1, max: 20, desired: 5, tags: tags(&[ENABLED]) },
-    )
-    .await;
-    let policy = write_policy(&s.dir, &[policy_group("svc", "Load", r#"{"average": 50}"#, "")]);
-    put_metric(&s.config, "Load", "svc", 50.0, SystemTime::now() - Duration::from_secs(20)).await;
+    let policy = one_group(&s, "svc", 5, r#"{"average": 50}"#, 50.0).await;
     // The state a poller left when it died after SetDesiredCapacity(2 -> 5).
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
     let left = serde_json::json!({"schema_version": 1, "groups": {"svc": {
@@ -259,14 +239,7 @@ async fn an_interrupted_change_is_reconciled_from_the_groups_actual_capacity() {
 #[tokio::test]
 async fn a_policy_edit_takes_effect_and_a_bad_edit_keeps_the_last_valid_policy() {
     let s = setup().await;
-    create_group(
-        &s.config,
-        "lt",
-        GroupSpec { name: "svc", min: 1, max: 20, desired: 2, tags: tags(&[ENABLED]) },
-    )
-    .await;
-    let policy = write_policy(&s.dir, &[policy_group("svc", "Load", r#"{"average": 50}"#, "")]);
-    put_metric(&s.config, "Load", "svc", 100.0, SystemTime::now() - Duration::from_secs(20)).await;
+    let policy = one_group(&s, "svc", 2, r#"{"average": 50}"#, 100.0).await;
     let poller = poller(&s, &policy, "edit");
     assert_eq!(poller.tick_with_lease("p", at(0), 60).await.unwrap().groups[0].desired, 4);
     // A new target: 100 % at target 25 on 4 asks for 16; the rate limit allows 8 (4 + 4).
@@ -281,14 +254,7 @@ async fn a_policy_edit_takes_effect_and_a_bad_edit_keeps_the_last_valid_policy()
 #[tokio::test]
 async fn the_handler_ticks_until_the_invocation_deadline() {
     let s = setup().await;
-    create_group(
-        &s.config,
-        "lt",
-        GroupSpec { name: "svc", min: 1, max: 20, desired: 1, tags: tags(&[ENABLED]) },
-    )
-    .await;
-    let policy = write_policy(&s.dir, &[policy_group("svc", "Load", r#"{"per_instance": 10}"#, "")]);
-    put_metric(&s.config, "Load", "svc", 80.0, SystemTime::now() - Duration::from_secs(20)).await;
+    let policy = one_group(&s, "svc", 1, r#"{"per_instance": 10}"#, 80.0).await;
     let config = PollerConfig {
         policy: Some(PolicyLocation::Local(policy)),
         state: Some(S3Uri { bucket: STATE_BUCKET.into(), key: "loop".into() }),
