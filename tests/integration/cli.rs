@@ -211,3 +211,49 @@ fn simulate_rejects_bad_input_clearly() {
         String::from_utf8_lossy(&output.stderr).contains("the policy has 2 groups: choose one with --group")
     );
 }
+
+#[tokio::test]
+async fn poll_watch_ticks_until_interrupted_and_releases_its_lease() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    create_launch_template(&config, "lt").await;
+    let enabled = tags(&[("lambda-autoscaler:enabled", "true")]);
+    create_group(&config, "lt", GroupSpec { name: "watched", min: 1, max: 10, desired: 2, tags: enabled })
+        .await;
+    aws_sdk_s3::Client::new(&config).create_bucket().bucket("watch-state").send().await.unwrap();
+    let policy = temp_dir("cli-watch").join("policy.json");
+    std::fs::write(
+        &policy,
+        format!(r#"{{"groups": [{}]}}"#, policy_group("watched", "Load", r#"{"average": 50}"#, "")),
+    )
+    .unwrap();
+
+    let child = autoscaler()
+        .args(["poll", "--watch", "--interval", "1", "--json", "--policy"])
+        .arg(&policy)
+        .envs(moto.env())
+        .env("STATE_URI", "s3://watch-state/cli")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let interrupted = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(interrupted.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "Ctrl-C is a clean exit");
+    let ticks: Vec<serde_json::Value> =
+        String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(ticks.len() >= 2, "{} ticks", ticks.len());
+    assert!(ticks.iter().all(|t| t["mode"] == "act" && t["groups"][0]["group"] == "watched"));
+    // The lease was given up on exit: expires_at 0.
+    let lease = aws_sdk_s3::Client::new(&config)
+        .get_object()
+        .bucket("watch-state")
+        .key("cli/lease.json")
+        .send()
+        .await
+        .unwrap();
+    let lease: serde_json::Value =
+        serde_json::from_slice(&lease.body.collect().await.unwrap().into_bytes()).unwrap();
+    assert_eq!(lease["expires_at"], 0, "{lease}");
+}
