@@ -166,13 +166,6 @@ impl Histogram {
         }
     }
 
-    pub fn merge(&mut self, other: &Histogram) {
-        self.zeros += other.zeros;
-        for (index, count) in &other.buckets {
-            *self.buckets.entry(*index).or_insert(0) += count;
-        }
-    }
-
     pub fn count(&self) -> u64 {
         self.zeros + self.buckets.values().sum::<u64>()
     }

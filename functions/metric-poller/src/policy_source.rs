@@ -71,10 +71,6 @@ impl PolicySource {
         Self { location, s3, loaded: Mutex::new(None) }
     }
 
-    pub fn location(&self) -> &PolicyLocation {
-        &self.location
-    }
-
     fn current(&self) -> Option<(Arc<PolicyDocument>, String)> {
         self.loaded.lock().expect("policy lock").as_ref().map(|l| (l.document.clone(), l.tag.clone()))
     }

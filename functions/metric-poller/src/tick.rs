@@ -304,7 +304,7 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
                 }
             }
             for &i in &planned {
-                self.change(&mut outcomes[i], &managed[i], now).await;
+                self.change(&mut outcomes[i], &managed[i]).await;
                 let group = state.groups.get_mut(&outcomes[i].group).expect("state entry");
                 group.pending_change = None;
                 if outcomes[i].action == Action::Scaled {
@@ -345,7 +345,7 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
     }
 
     /// SetDesiredCapacity for one planned change, with the checks around it.
-    async fn change(&self, outcome: &mut GroupOutcome, managed: &ManagedGroup, _now: i64) {
+    async fn change(&self, outcome: &mut GroupOutcome, managed: &ManagedGroup) {
         match self.groups.instance_refresh_running(&outcome.group).await {
             Ok(true) => {
                 outcome.action = Action::InstanceRefresh;
