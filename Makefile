@@ -18,7 +18,7 @@ help:
 	@echo "make demo     run the whole product on a local AWS emulator (moto)"
 	@echo "make test     unit + integration tests (starts its own moto servers)"
 	@echo "make lint     rustfmt and clippy"
-	@echo "make bench    engine throughput (criterion) and poller API calls per tick against moto"
+	@echo "make bench    engine throughput (criterion), poller API calls per tick against moto, init times"
 	@echo "make build    release arm64 Lambda zips in target/lambda/*/bootstrap.zip"
 	@echo "make deploy   build, then terraform init + apply in infra/ (plan, destroy likewise)"
 
@@ -50,6 +50,8 @@ demo: setup
 bench: setup
 	cargo bench --package metric-poller --bench engine
 	cargo run --quiet --package integration-tests --bin poller-bench
+	cargo build --release --package metric-poller --package log-processor
+	cargo run --quiet --package integration-tests --bin cold-start
 
 # Deployment: stop early, with one line saying what to do, when a prerequisite is missing.
 deploy-prerequisites:

@@ -56,7 +56,16 @@ impl AwsError {
                     || status.is_some_and(|s| s == 429 || s >= 500)
             }
         };
-        let message = DisplayErrorContext(&err).to_string();
+        // The service's own words where it sent them; the SDK's full context (which, for
+        // errors it has no type for, is a Debug dump) only for the rest.
+        let message = match (err.code(), err.message(), status) {
+            (Some(code), Some(text), Some(status)) => format!("{code}: {text} (HTTP {status})"),
+            (Some(code), None, Some(status)) => format!("{code} (HTTP {status})"),
+            (None, _, Some(status)) if matches!(err, SdkError::ServiceError(_)) => {
+                format!("HTTP {status} without an error code")
+            }
+            _ => DisplayErrorContext(&err).to_string(),
+        };
         Self { operation, code, status, retryable, message, source: Box::new(err) }
     }
 
@@ -79,16 +88,74 @@ impl AwsError {
 }
 
 /// An error and its sources, `: `-separated, as one line for logs and Lambda error reports.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
+/// An [`AwsError`] already summarises the SDK error beneath it, so the chain ends there.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut message = err.to_string();
-    let mut source = err.source();
+    let mut source = if err.is::<AwsError>() { None } else { err.source() };
     while let Some(cause) = source {
         let text = cause.to_string();
         if !message.contains(&text) {
             message.push_str(": ");
             message.push_str(&text);
         }
-        source = cause.source();
+        source = if cause.is::<AwsError>() { None } else { cause.source() };
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_s3::operation::get_object::GetObjectError;
+    use aws_smithy_runtime_api::client::result::SdkError;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    fn service_error(code: Option<&str>, status: u16) -> AwsError {
+        let mut meta = ErrorMetadata::builder().message("from the service");
+        if let Some(code) = code {
+            meta = meta.code(code);
+        }
+        let response =
+            HttpResponse::new(status.try_into().unwrap(), aws_smithy_types::body::SdkBody::empty());
+        AwsError::from_sdk(
+            "GetObject",
+            SdkError::service_error(GetObjectError::generic(meta.build()), response),
+        )
+    }
+
+    #[test]
+    fn throttling_and_server_errors_are_retryable_and_client_errors_are_not() {
+        for (code, status, retryable) in [
+            (Some("Throttling"), 400, true),
+            (Some("SlowDown"), 503, true),
+            (None, 503, true),
+            (None, 429, true),
+            (Some("InternalError"), 500, true),
+            (Some("AccessDenied"), 403, false),
+            (Some("NoSuchKey"), 404, false),
+            (Some("ValidationError"), 400, false),
+        ] {
+            let error = service_error(code, status);
+            assert_eq!(error.retryable, retryable, "{code:?} {status}");
+            assert_eq!((error.code.as_deref(), error.status), (code, Some(status)));
+        }
+        assert!(service_error(Some("NoSuchKey"), 404).is_code("NoSuchKey"));
+    }
+
+    #[test]
+    fn transport_failures_are_retryable() {
+        let timeout: SdkError<GetObjectError, HttpResponse> = SdkError::timeout_error("read timed out");
+        let error = AwsError::from_sdk("GetObject", timeout);
+        assert!(error.retryable);
+        assert_eq!((error.code, error.status), (None, None));
+    }
+
+    #[test]
+    fn the_chain_names_each_cause_once() {
+        let error = service_error(Some("AccessDenied"), 403);
+        let chain = error_chain(&error);
+        assert_eq!(chain, "GetObject: AccessDenied: from the service (HTTP 403)");
+        assert_eq!(service_error(None, 503).to_string(), "GetObject: HTTP 503 without an error code");
+    }
 }

@@ -23,7 +23,7 @@ struct Setup {
 
 async fn setup() -> Setup {
     let moto = Moto::start();
-    let config = moto.sdk_config().await;
+    let config = moto.sdk_config(shared::aws::RetryProfile::Latency).await;
     let clients = Clients::new(&config, false);
     create_launch_template(&config, "lt").await;
     clients.s3.create_bucket().bucket(STATE_BUCKET).send().await.unwrap();
@@ -264,7 +264,8 @@ async fn the_handler_ticks_until_the_invocation_deadline() {
     };
     let poller = metric_poller::build(&Clients::new(&s.config, false), config).unwrap();
     let payload =
-        serde_json::from_slice(&std::fs::read(fixture("eventbridge-scheduled.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(fixture("events/eventbridge-scheduled.json")).unwrap())
+            .unwrap();
     let mut context = Context::default();
     context.request_id = "invocation-1".into();
     let deadline = SystemTime::now() + Duration::from_millis(5500);
@@ -287,4 +288,67 @@ async fn the_handler_ticks_until_the_invocation_deadline() {
     let last = summary.last_tick.unwrap();
     assert!(last.groups[0].reason.contains("rate limit 5"), "{}", last.groups[0].reason);
     drop(s.moto);
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_are_retried_and_nothing_acts_twice() {
+    use integration_tests::fault_proxy::{Fault, FaultKind, FaultProxy};
+    let s = setup().await;
+    create_group(
+        &s.config,
+        "lt",
+        GroupSpec { name: "svc", min: 1, max: 20, desired: 2, tags: tags(&[ENABLED]) },
+    )
+    .await;
+    // A minute before the second tick's datapoint, so that the two never share a period.
+    put_metric(&s.config, "Load", "svc", 100.0, at(0) - Duration::from_secs(70)).await;
+    let policy = write_policy(&s.dir, &[policy_group("svc", "Load", r#"{"average": 50}"#, "")]);
+    let fault = |matches, kind, times| Fault { matches, kind, times };
+    let proxy = FaultProxy::start(
+        &s.moto.endpoint,
+        vec![
+            fault("Action=DescribeAutoScalingGroups", FaultKind::Throttle, 2),
+            fault("Action=GetMetricData", FaultKind::Unavailable, 1),
+            // Applied by moto, but the poller sees a 500 and sends it again.
+            fault("Action=SetDesiredCapacity", FaultKind::LoseResponse, 1),
+            // The lease, then the state's write-ahead intent.
+            fault("PUT /poller-state/", FaultKind::Unavailable, 2),
+        ],
+    )
+    .await;
+    let through_proxy = aws_config::SdkConfig::builder()
+        .endpoint_url(&proxy.endpoint)
+        .region(s.config.region().cloned())
+        .credentials_provider(s.config.credentials_provider().unwrap())
+        .retry_config(s.config.retry_config().unwrap().clone())
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    let config = PollerConfig {
+        policy: Some(PolicyLocation::Local(policy)),
+        state: Some(S3Uri { bucket: STATE_BUCKET.into(), key: "faults".into() }),
+        ..PollerConfig::default()
+    };
+    let poller = metric_poller::build(&Clients::new(&through_proxy, false), config).unwrap();
+
+    let start = SystemTime::now();
+    let tick = poller.tick_with_lease("p", start, 60).await.unwrap();
+    eprintln!("tick with faults: {} ms, {} requests", tick.duration_ms, tick.api_calls);
+    assert!(proxy.pending().is_empty(), "every fault was injected: {:?}", proxy.pending());
+    assert_eq!(proxy.injected().len(), 6);
+    assert_eq!(tick.mode, Mode::Act);
+    let svc = &tick.groups[0];
+    assert_eq!((svc.action, svc.desired, &svc.error), (Action::Scaled, 4, &None), "{}", svc.reason);
+    assert!(tick.warnings.is_empty(), "{:?}", tick.warnings);
+    assert_eq!(desired_capacity(&s.config, "svc").await, 4);
+    // The retried SetDesiredCapacity reached moto twice; the change is recorded once.
+    let state = state_object(&s, "faults").await;
+    assert_eq!(state["groups"]["svc"]["history"]["scale_events"].as_array().unwrap().len(), 1, "{state}");
+    assert!(state["groups"]["svc"].get("pending_change").is_none(), "{state}");
+
+    // The next tick, load on target, sees the change made and does nothing more.
+    put_metric(&s.config, "Load", "svc", 50.0, start + Duration::from_secs(5)).await;
+    let tick = poller.tick_with_lease("p", start + Duration::from_secs(10), 60).await.unwrap();
+    assert_eq!((tick.groups[0].action, tick.groups[0].desired), (Action::Unchanged, 4));
+    let state = state_object(&s, "faults").await;
+    assert_eq!(state["groups"]["svc"]["history"]["scale_events"].as_array().unwrap().len(), 1, "{state}");
 }

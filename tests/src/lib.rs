@@ -1,6 +1,8 @@
 //! The test harness: a moto server of our own on a free loopback port, SDK configuration
 //! pointing at it, and helpers that create the AWS resources tests and the demo need.
 
+pub mod fault_proxy;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -65,10 +67,10 @@ impl Moto {
         panic!("moto_server did not start");
     }
 
-    /// The SDK configuration the functions would load from the environment, pointed at
-    /// this server with dummy credentials.
-    pub async fn sdk_config(&self) -> SdkConfig {
-        shared::aws::sdk_config_loader()
+    /// The SDK configuration a function (retrying as `retry`) would load from the
+    /// environment, pointed at this server with dummy credentials.
+    pub async fn sdk_config(&self, retry: shared::aws::RetryProfile) -> SdkConfig {
+        shared::aws::sdk_config_loader(retry)
             .endpoint_url(&self.endpoint)
             .region(Region::new(REGION))
             .credentials_provider(aws_sdk_s3::config::Credentials::new(

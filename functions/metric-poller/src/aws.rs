@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_autoscaling::types::Filter;
 use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StatusCode};
 use shared::AwsError;
 
 use crate::policy::Query;
@@ -191,6 +191,16 @@ impl MetricsSource for CloudWatchMetrics {
             let end_secs = DateTime::from(end).secs();
             for result in pages.iter().flat_map(|page| page.metric_data_results()) {
                 let Some(id) = result.id() else { continue };
+                // Complete and PartialData (more on a later page, whose values are older:
+                // the first one seen is the newest) are usable; InternalError and Forbidden
+                // leave this query without data, and the missing-data rules apply.
+                if let Some(status @ (StatusCode::InternalError | StatusCode::Forbidden)) =
+                    result.status_code()
+                {
+                    let messages: Vec<&str> = result.messages().iter().filter_map(|m| m.value()).collect();
+                    tracing::warn!(query = id, status = status.as_str(), ?messages, "metric query failed");
+                    continue;
+                }
                 let (Some(value), Some(time)) = (result.values().first(), result.timestamps().first()) else {
                     continue;
                 };

@@ -473,3 +473,192 @@ impl std::fmt::Display for TickSummary {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The acting paths that need a misbehaving Auto Scaling API, over trait doubles.
+
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use aws_sdk_autoscaling::error::SdkError;
+    use aws_sdk_autoscaling::operation::set_desired_capacity::SetDesiredCapacityError;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+    use crate::GroupInfo;
+    use crate::policy_source::PolicyLocation;
+    use crate::state::MemoryState;
+
+    /// An error as the SDK reports a service's answer `code` with HTTP `status`.
+    fn service_error(operation: &'static str, code: &str, status: u16) -> AwsError {
+        let error = SetDesiredCapacityError::generic(ErrorMetadata::builder().code(code).build());
+        let response = aws_smithy_runtime_api::http::Response::new(
+            status.try_into().expect("status"),
+            aws_smithy_types::body::SdkBody::empty(),
+        );
+        AwsError::from_sdk(operation, SdkError::service_error(error, response))
+    }
+
+    fn group(desired: i32, max: i32) -> GroupInfo {
+        GroupInfo {
+            name: "svc".into(),
+            min_size: 1,
+            max_size: max,
+            desired_capacity: desired,
+            pending_instances: 0,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    /// An Auto Scaling API whose answers the test scripts.
+    struct ScriptedGroups {
+        listed: GroupInfo,
+        /// What DescribeAutoScalingGroups for one group returns (after a rejected change).
+        reread: GroupInfo,
+        refresh: Mutex<Option<Result<bool, AwsError>>>,
+        set_results: Mutex<VecDeque<Result<(), AwsError>>>,
+        set_calls: Mutex<Vec<i32>>,
+    }
+
+    impl ScriptedGroups {
+        fn new(listed: GroupInfo) -> Self {
+            Self {
+                reread: listed.clone(),
+                listed,
+                refresh: Mutex::new(Some(Ok(false))),
+                set_results: Mutex::new(VecDeque::new()),
+                set_calls: Mutex::new(Vec::new()),
+            }
+        }
+    }
+
+    impl GroupController for &ScriptedGroups {
+        async fn list_enabled_groups(&self) -> Result<Vec<GroupInfo>, AwsError> {
+            Ok(vec![self.listed.clone()])
+        }
+        async fn describe_group(&self, _group: &str) -> Result<Option<GroupInfo>, AwsError> {
+            Ok(Some(self.reread.clone()))
+        }
+        async fn instance_refresh_running(&self, _group: &str) -> Result<bool, AwsError> {
+            self.refresh.lock().unwrap().take().unwrap_or(Ok(false))
+        }
+        async fn set_desired_capacity(&self, _group: &str, desired: i32) -> Result<(), AwsError> {
+            self.set_calls.lock().unwrap().push(desired);
+            self.set_results.lock().unwrap().pop_front().unwrap_or(Ok(()))
+        }
+    }
+
+    struct FixedMetric(f64);
+
+    impl MetricsSource for FixedMetric {
+        async fn latest_values(
+            &self,
+            queries: &[(String, Query)],
+            _end: SystemTime,
+        ) -> Result<BTreeMap<String, f64>, AwsError> {
+            Ok(queries.iter().map(|(id, _)| (id.clone(), self.0)).collect())
+        }
+    }
+
+    /// One tick over group `svc` at a load of `load` with target average 50; returns the
+    /// outcome and the state left behind.
+    async fn tick(groups: &ScriptedGroups, load: f64) -> (GroupOutcome, PollerState) {
+        let path = std::env::temp_dir().join(format!(
+            "lambda-autoscaler-tick-{}-{:?}.json",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::write(
+            &path,
+            r#"{"groups": [{"name": "svc", "metrics": [{"id": "m", "query": {"namespace": "App",
+                "metric_name": "Load", "stat": "Average", "period_seconds": 60}, "target": {"average": 50}}]}]}"#,
+        )
+        .unwrap();
+        let poller = Poller::new(
+            groups,
+            FixedMetric(load),
+            MemoryState::default(),
+            PolicySource::new(PolicyLocation::Local(path.clone()), None),
+            PollerConfig::default(),
+            None,
+        );
+        let summary = poller.tick(UNIX_EPOCH + std::time::Duration::from_secs(1_000_000), Mode::Act).await;
+        std::fs::remove_file(path).unwrap();
+        let (state, _) = poller.state.load().await.unwrap();
+        (summary.unwrap().groups.remove(0), state)
+    }
+
+    fn scale_events(state: &PollerState) -> usize {
+        state.groups["svc"].history.scale_events.len()
+    }
+
+    #[tokio::test]
+    async fn a_change_rejected_because_the_max_shrank_is_clamped_to_the_new_max() {
+        let mut groups = ScriptedGroups::new(group(2, 20));
+        groups.reread = group(2, 5);
+        groups.set_results.lock().unwrap().push_back(Err(service_error(
+            "SetDesiredCapacity",
+            "ValidationError",
+            400,
+        )));
+        // 200 % on 2 at target 50 asks for 8; the default rate rules allow 6.
+        let (outcome, state) = tick(&groups, 200.0).await;
+        assert_eq!(*groups.set_calls.lock().unwrap(), [6, 5]);
+        assert_eq!((outcome.action, outcome.desired, outcome.error), (Action::Scaled, 5, None));
+        assert_eq!(state.groups["svc"].history.scale_events[0].change, 3, "recorded as made: 2 -> 5");
+        assert_eq!(state.groups["svc"].pending_change, None);
+    }
+
+    #[tokio::test]
+    async fn a_rejected_change_that_the_new_bounds_make_moot_is_no_change() {
+        let mut groups = ScriptedGroups::new(group(2, 20));
+        groups.reread = group(2, 2);
+        groups.set_results.lock().unwrap().push_back(Err(service_error(
+            "SetDesiredCapacity",
+            "ValidationError",
+            400,
+        )));
+        let (outcome, state) = tick(&groups, 200.0).await;
+        assert_eq!(*groups.set_calls.lock().unwrap(), [6]);
+        assert_eq!((outcome.action, outcome.desired), (Action::Unchanged, 2));
+        assert_eq!(scale_events(&state), 0);
+    }
+
+    #[tokio::test]
+    async fn a_group_under_instance_refresh_is_not_changed() {
+        let groups = ScriptedGroups::new(group(2, 20));
+        *groups.refresh.lock().unwrap() = Some(Ok(true));
+        let (outcome, state) = tick(&groups, 200.0).await;
+        assert!(groups.set_calls.lock().unwrap().is_empty());
+        assert_eq!((outcome.action, outcome.desired), (Action::InstanceRefresh, 6));
+        assert_eq!(scale_events(&state), 0);
+        assert_eq!(state.groups["svc"].pending_change, None);
+    }
+
+    #[tokio::test]
+    async fn an_unanswered_instance_refresh_check_does_not_hold_back_a_change() {
+        let groups = ScriptedGroups::new(group(2, 20));
+        *groups.refresh.lock().unwrap() =
+            Some(Err(service_error("DescribeInstanceRefreshes", "Throttling", 400)));
+        let (outcome, _) = tick(&groups, 200.0).await;
+        assert_eq!(*groups.set_calls.lock().unwrap(), [6]);
+        assert_eq!(outcome.action, Action::Scaled);
+    }
+
+    #[tokio::test]
+    async fn a_change_that_keeps_failing_is_reported_and_not_recorded() {
+        let groups = ScriptedGroups::new(group(2, 20));
+        groups.set_results.lock().unwrap().push_back(Err(service_error(
+            "SetDesiredCapacity",
+            "ServiceUnavailable",
+            503,
+        )));
+        let (outcome, state) = tick(&groups, 200.0).await;
+        assert_eq!(outcome.action, Action::Failed);
+        assert_eq!(outcome.desired, 2, "reported as the capacity the group still has");
+        assert!(outcome.error.as_deref().unwrap().contains("ServiceUnavailable"), "{:?}", outcome.error);
+        assert_eq!(scale_events(&state), 0);
+        assert_eq!(state.groups["svc"].pending_change, None);
+    }
+}

@@ -70,7 +70,7 @@ fn heading(text: &str) {
 async fn main() {
     heading("starting a local moto server");
     let moto = Moto::start();
-    let config = moto.sdk_config().await;
+    let config = moto.sdk_config(shared::aws::RetryProfile::Latency).await;
     let clients = Clients::new(&config, false);
     println!("moto at {}", moto.endpoint);
 

@@ -22,7 +22,7 @@ async fn main() {
     );
     for groups in [10usize, 100, 1000] {
         let moto = Moto::start();
-        let config = moto.sdk_config().await;
+        let config = moto.sdk_config(shared::aws::RetryProfile::Latency).await;
         create_launch_template(&config, "lt").await;
         let group_tags = tags(&[("lambda-autoscaler:enabled", "true"), ("team", "bench")]);
         // Capacity 0: no instances for moto to launch; the decisions stay at 0 (no data -> hold).
