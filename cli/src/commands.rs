@@ -10,7 +10,7 @@ use metric_poller::PollerConfig;
 use metric_poller::policy::{PolicyDocument, PolicyErrors, PolicyFormat, Selector, parse_policy_text};
 use metric_poller::policy_source::PolicyLocation;
 use metric_poller::simulate::{ClosedLoop, SimulationConfig, parse_trace};
-use shared::aws::{Clients, load_sdk_config};
+use shared::aws::{Clients, RetryProfile, load_sdk_config};
 use shared::config::Env;
 use shared::metrics::DatumValue;
 
@@ -103,10 +103,24 @@ struct PollArgs {
 
 #[derive(Debug, Subcommand)]
 enum LogsCommand {
-    /// Parse a local log file (plain or gzip; `-` for stdin) and print the metrics it yields. No AWS.
+    /// Parse local log files (plain, gzip or zstd; `-` for stdin) and print the metrics they
+    /// yield, added up. No AWS.
     Summarize {
-        file: PathBuf,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The format, or `auto` to detect it from the file name and first line.
+        #[arg(long, default_value = "auto")]
+        format: String,
         /// Print one JSON object: the exact datums that would be published.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Process one S3 object as the Lambda function would (idempotency markers with
+    /// STATE_URI, metrics to METRICS_NAMESPACE), against the configured endpoint.
+    Process {
+        /// s3://bucket/key
+        object: String,
+        /// Print the outcome as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -115,7 +129,8 @@ enum LogsCommand {
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Poll(args) => poll(args).await,
-        Command::Logs(LogsCommand::Summarize { file, json }) => summarize(&file, json),
+        Command::Logs(LogsCommand::Summarize { files, format, json }) => summarize(&files, &format, json),
+        Command::Logs(LogsCommand::Process { object, json }) => process(&object, json).await,
         Command::Policy(PolicyCommand::Check { file }) => policy_check(&file),
         Command::Simulate(args) => simulate(args),
     }
@@ -241,7 +256,7 @@ async fn poll(args: PollArgs) -> Result<ExitCode, Error> {
         config.tick_interval = Duration::from_secs(interval.max(1));
     }
     let interval = config.tick_interval;
-    let clients = Clients::new(&load_sdk_config().await, config.s3_force_path_style);
+    let clients = Clients::new(&load_sdk_config(RetryProfile::Latency).await, config.s3_force_path_style);
     let poller = metric_poller::build(&clients, config)?;
     let owner = format!("autoscaler-cli-{}", std::process::id());
     loop {
@@ -272,13 +287,28 @@ async fn poll(args: PollArgs) -> Result<ExitCode, Error> {
     }
 }
 
-fn summarize(file: &PathBuf, json: bool) -> Result<ExitCode, Error> {
-    let input: Box<dyn Read> = if file.as_os_str() == "-" {
-        Box::new(io::stdin().lock())
-    } else {
-        Box::new(File::open(file).map_err(|e| format!("{}: {e}", file.display()))?)
+fn summarize(files: &[PathBuf], format: &str, json: bool) -> Result<ExitCode, Error> {
+    let format = match format {
+        "auto" => None,
+        name => Some(name.parse::<log_processor::Format>()?),
     };
-    let summary = log_processor::summarize(input, DEFAULT_MAX_LINE_BYTES)?;
+    let mut summarizer = log_processor::Summarizer::default();
+    for file in files {
+        let input: Box<dyn Read> = if file.as_os_str() == "-" {
+            Box::new(io::stdin().lock())
+        } else {
+            Box::new(File::open(file).map_err(|e| format!("{}: {e}", file.display()))?)
+        };
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let options = log_processor::ReadOptions {
+            key: name,
+            format,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            ..Default::default()
+        };
+        summarizer.read(input, &options).map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    let summary = summarizer.finish();
     let mut out = io::stdout().lock();
     if json {
         serde_json::to_writer(&mut out, &summary)?;
@@ -288,7 +318,7 @@ fn summarize(file: &PathBuf, json: bool) -> Result<ExitCode, Error> {
     writeln!(
         out,
         "format {}: {} records, {} malformed, {} skipped, {} datums",
-        summary.format,
+        summary.format.map_or("mixed", |f| f.name()),
         summary.records,
         summary.malformed,
         summary.skipped,
@@ -302,6 +332,23 @@ fn summarize(file: &PathBuf, json: bool) -> Result<ExitCode, Error> {
             DatumValue::Distribution { counts, .. } => format!("{} samples", counts.iter().sum::<f64>()),
         };
         writeln!(out, "{:<20} {:<40} {:<20} {:>12}", datum.timestamp, dims.join(","), datum.name, value)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn process(object: &str, json: bool) -> Result<ExitCode, Error> {
+    let uri: shared::s3uri::S3Uri = object.parse()?;
+    let config = log_processor::ProcessorConfig::from_env(&Env::from_process())?;
+    let clients = Clients::new(&load_sdk_config(RetryProfile::Throughput).await, config.s3_force_path_style);
+    let processor =
+        log_processor::Processor::new(log_processor::S3Objects::new(clients.s3.clone()), &clients, config);
+    let owner = format!("autoscaler-cli-{}", std::process::id());
+    let outcome =
+        processor.process_object(&log_processor::ObjectRef::new(uri.bucket, uri.key), &owner, None).await?;
+    if json {
+        println!("{}", serde_json::to_string(&outcome)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -115,26 +115,36 @@ pub fn request_batches(datums: &[Datum]) -> Vec<&[Datum]> {
     batches
 }
 
-/// Publishes the datums; returns the number of PutMetricData requests made. Non-finite
-/// values (which CloudWatch rejects) must not reach here: callers build datums from
-/// counters and histograms, so this is checked, not filtered.
+/// Publishes the datums; returns the number of PutMetricData requests made.
 pub async fn publish(
     client: &aws_sdk_cloudwatch::Client,
     namespace: &str,
     datums: &[Datum],
 ) -> Result<usize, AwsError> {
-    debug_assert!(datums.iter().all(Datum::is_finite), "non-finite datum");
     let batches = request_batches(datums);
     for batch in &batches {
-        client
-            .put_metric_data()
-            .namespace(namespace)
-            .set_metric_data(Some(batch.iter().map(Datum::to_sdk).collect()))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("PutMetricData", e))?;
+        put_batch(client, namespace, batch).await?;
     }
     Ok(batches.len())
+}
+
+/// One PutMetricData request (a batch from [`request_batches`]). Non-finite values (which
+/// CloudWatch rejects) must not reach here: callers build datums from counters and
+/// histograms, so this is checked, not filtered.
+pub async fn put_batch(
+    client: &aws_sdk_cloudwatch::Client,
+    namespace: &str,
+    batch: &[Datum],
+) -> Result<(), AwsError> {
+    debug_assert!(batch.iter().all(Datum::is_finite), "non-finite datum");
+    client
+        .put_metric_data()
+        .namespace(namespace)
+        .set_metric_data(Some(batch.iter().map(Datum::to_sdk).collect()))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("PutMetricData", e))?;
+    Ok(())
 }
 
 /// A log-bucketed histogram of non-negative values: each value is kept to within

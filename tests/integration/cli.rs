@@ -25,7 +25,7 @@ fn help_lists_the_subcommands() {
 #[test]
 fn logs_summarize_prints_the_datums_as_json() {
     let output =
-        autoscaler().args(["logs", "summarize", "--json"]).arg(fixture("alb/sample.log")).output().unwrap();
+        autoscaler().args(["logs", "summarize", "--json"]).arg(fixture("logs/alb.log")).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!((summary["records"].as_u64(), summary["malformed"].as_u64()), (Some(7), Some(1)));
@@ -33,7 +33,7 @@ fn logs_summarize_prints_the_datums_as_json() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|m| m["name"] == "RequestCount")
+        .filter(|m| m["name"] == "RequestCount" && m["dimensions"].as_object().unwrap().len() == 1)
         .map(|m| (m["timestamp"].as_i64().unwrap(), m["value"].as_f64().unwrap()))
         .collect();
     assert_eq!(request_counts, vec![(1_796_040_000, 5.0), (1_796_040_060, 2.0)]);
@@ -47,7 +47,7 @@ fn logs_summarize_reads_gzip_from_stdin_as_a_table() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let log = gzip(&std::fs::read(fixture("alb/sample.log")).unwrap());
+    let log = gzip(&std::fs::read(fixture("logs/alb.log")).unwrap());
     child.stdin.take().unwrap().write_all(&log).unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success());
@@ -66,7 +66,7 @@ fn logs_summarize_reports_a_missing_file() {
 #[tokio::test]
 async fn poll_once_runs_a_tick_against_the_configured_endpoint() {
     let moto = Moto::start();
-    let config = moto.sdk_config().await;
+    let config = moto.sdk_config(shared::aws::RetryProfile::Latency).await;
     create_launch_template(&config, "lt").await;
     let enabled = tags(&[("lambda-autoscaler:enabled", "true")]);
     create_group(&config, "lt", GroupSpec { name: "cli-group", min: 1, max: 10, desired: 3, tags: enabled })
@@ -215,7 +215,7 @@ fn simulate_rejects_bad_input_clearly() {
 #[tokio::test]
 async fn poll_watch_ticks_until_interrupted_and_releases_its_lease() {
     let moto = Moto::start();
-    let config = moto.sdk_config().await;
+    let config = moto.sdk_config(shared::aws::RetryProfile::Latency).await;
     create_launch_template(&config, "lt").await;
     let enabled = tags(&[("lambda-autoscaler:enabled", "true")]);
     create_group(&config, "lt", GroupSpec { name: "watched", min: 1, max: 10, desired: 2, tags: enabled })
@@ -256,4 +256,61 @@ async fn poll_watch_ticks_until_interrupted_and_releases_its_lease() {
     let lease: serde_json::Value =
         serde_json::from_slice(&lease.body.collect().await.unwrap().into_bytes()).unwrap();
     assert_eq!(lease["expires_at"], 0, "{lease}");
+}
+
+#[test]
+fn logs_summarize_adds_up_several_files_of_a_named_format() {
+    let dir = temp_dir("summarize");
+    let zstd = dir.join("elb.log.zst");
+    std::fs::write(
+        &zstd,
+        ruzstd::encoding::compress_to_vec(
+            &std::fs::read(fixture("logs/elb.log")).unwrap()[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        ),
+    )
+    .unwrap();
+    let output = autoscaler()
+        .args(["logs", "summarize", "--format", "elb", "--json"])
+        .arg(fixture("logs/elb.log"))
+        .arg(&zstd)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((summary["format"].as_str(), summary["records"].as_u64()), (Some("elb"), Some(10)));
+    assert_eq!(summary["malformed"], 2);
+
+    let output = autoscaler().args(["logs", "summarize", "--format", "apache"]).arg(&zstd).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown log format \"apache\""));
+}
+
+#[tokio::test]
+async fn logs_process_runs_the_lambda_code_path_on_one_object() {
+    let moto = Moto::start();
+    let config = moto.sdk_config(shared::aws::RetryProfile::Throughput).await;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).build());
+    s3.create_bucket().bucket("logs").send().await.unwrap();
+    let log = gzip(&std::fs::read(fixture("logs/cloudfront.log")).unwrap());
+    let key = "cdn/E2QWRUHAPOMQZL.2026-11-30-12.a1b2c3d4.gz";
+    s3.put_object().bucket("logs").key(key).body(log.into()).send().await.unwrap();
+    let run = || {
+        autoscaler()
+            .args(["logs", "process", "--json", &format!("s3://logs/{key}")])
+            .envs(moto.env())
+            .env("STATE_URI", "s3://logs/state")
+            .output()
+            .unwrap()
+    };
+    let output = run();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let outcome: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (outcome["result"].as_str(), outcome["format"].as_str()),
+        (Some("processed"), Some("cloudfront"))
+    );
+    assert_eq!(outcome["records"], 3);
+    let again: serde_json::Value = serde_json::from_slice(&run().stdout).unwrap();
+    assert_eq!(again["result"], "duplicate");
 }

@@ -1,11 +1,11 @@
 use std::time::Duration;
 
-use aws_lambda_events::s3::S3Event;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use integration_tests::{Moto, fixture, gzip};
 use lambda_runtime::{Context, LambdaEvent};
-use log_processor::{ObjectRef, Processor, ProcessorConfig, S3Objects};
+use log_processor::{ObjectOutcome, ObjectRef, Processor, ProcessorConfig, S3Objects};
+use serde_json::Value;
 use shared::aws::Clients;
 
 const BUCKET: &str = "alb-logs";
@@ -15,12 +15,15 @@ const LOAD_BALANCER: &str = "app/shop-alb/50dc6c495c0c9188";
 /// 2026-11-30T12:00:00Z, the first minute of the fixture.
 const MINUTE_0: i64 = 1_796_040_000;
 
-fn s3_event() -> LambdaEvent<S3Event> {
-    let payload = serde_json::from_slice(&std::fs::read(fixture("s3-object-created.json")).unwrap()).unwrap();
-    LambdaEvent::new(payload, Context::default())
+fn event(name: &str, request_id: &str) -> LambdaEvent<Value> {
+    let payload =
+        serde_json::from_slice(&std::fs::read(fixture(&format!("events/{name}"))).unwrap()).unwrap();
+    let mut context = Context::default();
+    context.request_id = request_id.to_owned();
+    LambdaEvent::new(payload, context)
 }
 
-/// A statistic of a metric per minute over the fixture's two minutes.
+/// A statistic of an ALB metric per minute over the fixture's two minutes.
 async fn per_minute(clients: &Clients, name: &str, stat: &str) -> Vec<(i64, f64)> {
     let metric = Metric::builder()
         .namespace(log_processor::config::DEFAULT_NAMESPACE)
@@ -48,69 +51,135 @@ async fn per_minute(clients: &Clients, name: &str, stat: &str) -> Vec<(i64, f64)
     points
 }
 
-async fn sums(clients: &Clients, name: &str) -> Vec<(i64, f64)> {
-    per_minute(clients, name, "Sum").await
+async fn request_counts(clients: &Clients) -> Vec<(i64, f64)> {
+    per_minute(clients, "RequestCount", "Sum").await
+}
+
+struct Setup {
+    _moto: Moto,
+    clients: Clients,
+}
+
+/// moto with the log bucket holding the gzip ALB fixture under the events' key.
+async fn setup() -> Setup {
+    let moto = Moto::start();
+    let config = moto.sdk_config(shared::aws::RetryProfile::Throughput).await;
+    let clients = Clients::new(&config, false);
+    clients.s3.create_bucket().bucket(BUCKET).send().await.expect("CreateBucket");
+    let log = gzip(&std::fs::read(fixture("logs/alb.log")).unwrap());
+    clients.s3.put_object().bucket(BUCKET).key(KEY).body(log.into()).send().await.expect("PutObject");
+    Setup { _moto: moto, clients }
+}
+
+/// A processor with idempotency markers under `s3://alb-logs/processor-state`.
+fn processor(s: &Setup) -> Processor<S3Objects> {
+    let config = ProcessorConfig {
+        state: Some("s3://alb-logs/processor-state".parse().unwrap()),
+        ..ProcessorConfig::default()
+    };
+    Processor::new(S3Objects::new(s.clients.s3.clone()), &s.clients, config)
 }
 
 #[tokio::test]
 async fn publishes_per_minute_metrics_from_a_gzip_alb_log() {
-    let moto = Moto::start();
-    let config = moto.sdk_config().await;
-    let clients = Clients::new(&config, false);
-    clients.s3.create_bucket().bucket(BUCKET).send().await.expect("CreateBucket");
-    let log = std::fs::read(fixture("alb/sample.log")).unwrap();
-    clients.s3.put_object().bucket(BUCKET).key(KEY).body(gzip(&log).into()).send().await.expect("PutObject");
+    let s = setup().await;
+    let summary = processor(&s).handle(event("s3-object-created.json", "r1")).await.expect("handler");
 
-    let processor = Processor::new(
-        S3Objects::new(clients.s3.clone()),
-        clients.cloudwatch.clone(),
-        ProcessorConfig::default(),
-    );
-    let summary = processor.handle(s3_event()).await.expect("handler");
+    // The event's key is URL-encoded ("shop+alb%2B1"): processed means it was decoded right.
+    let object = &summary["objects"][0];
+    assert_eq!(object["result"], "processed", "{summary}");
+    assert_eq!((object["key"].as_str(), object["format"].as_str()), (Some(KEY), Some("alb")));
+    assert_eq!((object["records"].as_u64(), object["malformed"].as_u64()), (Some(7), Some(1)));
 
-    // The event's key is URL-encoded ("shop+alb%2B1"): found means it was decoded right.
-    assert_eq!(summary.objects.len(), 1);
-    assert!(summary.objects[0].found);
-    assert_eq!(summary.objects[0].key, KEY);
-    assert_eq!((summary.records, summary.malformed), (7, 1));
-    assert!(summary.datums_published > 0);
-
-    assert_eq!(sums(&clients, "RequestCount").await, vec![(MINUTE_0, 5.0), (MINUTE_0 + 60, 2.0)]);
-    assert_eq!(sums(&clients, "HTTPCode_2XX_Count").await, vec![(MINUTE_0, 2.0), (MINUTE_0 + 60, 1.0)]);
-    assert_eq!(sums(&clients, "HTTPCode_3XX_Count").await, vec![(MINUTE_0, 1.0), (MINUTE_0 + 60, 0.0)]);
-    assert_eq!(sums(&clients, "HTTPCode_4XX_Count").await, vec![(MINUTE_0, 0.0), (MINUTE_0 + 60, 1.0)]);
-    assert_eq!(sums(&clients, "HTTPCode_5XX_Count").await, vec![(MINUTE_0, 2.0), (MINUTE_0 + 60, 0.0)]);
+    let clients = &s.clients;
+    assert_eq!(request_counts(clients).await, vec![(MINUTE_0, 5.0), (MINUTE_0 + 60, 2.0)]);
+    let sums = |name| per_minute(clients, name, "Sum");
+    assert_eq!(sums("HTTPCode_2XX_Count").await, vec![(MINUTE_0, 2.0), (MINUTE_0 + 60, 1.0)]);
+    assert_eq!(sums("HTTPCode_3XX_Count").await, vec![(MINUTE_0, 1.0), (MINUTE_0 + 60, 0.0)]);
+    assert_eq!(sums("HTTPCode_4XX_Count").await, vec![(MINUTE_0, 0.0), (MINUTE_0 + 60, 1.0)]);
+    assert_eq!(sums("HTTPCode_5XX_Count").await, vec![(MINUTE_0, 2.0), (MINUTE_0 + 60, 0.0)]);
     // Latency: the two -1 entries (502, 503) are excluded, leaving 3 + 2 samples.
-    let latency_samples = per_minute(&clients, "Latency", "SampleCount").await;
+    let latency_samples = per_minute(clients, "Latency", "SampleCount").await;
     assert_eq!(latency_samples, vec![(MINUTE_0, 3.0), (MINUTE_0 + 60, 2.0)]);
 }
 
 #[tokio::test]
-async fn a_deleted_object_is_acknowledged_and_a_missing_bucket_fails() {
-    let moto = Moto::start();
-    let config = moto.sdk_config().await;
-    let clients = Clients::new(&config, false);
-    clients.s3.create_bucket().bucket(BUCKET).send().await.expect("CreateBucket");
-    let processor = Processor::new(
-        S3Objects::new(clients.s3.clone()),
-        clients.cloudwatch.clone(),
-        ProcessorConfig::default(),
+async fn duplicate_and_concurrent_deliveries_publish_each_datum_once() {
+    let s = setup().await;
+    let (a, b) = (processor(&s), processor(&s));
+    // Two invocations with the same event at the same moment: one publishes, the other
+    // finds the marker taken and fails (to be retried), publishing nothing.
+    let (ra, rb) = tokio::join!(
+        a.handle(event("s3-object-created.json", "a")),
+        b.handle(event("s3-object-created.json", "b"))
     );
-
-    let gone = ObjectRef { bucket: BUCKET.to_owned(), key: "deleted.log.gz".to_owned() };
-    let outcome = tokio::time::timeout(Duration::from_secs(30), processor.process_object(&gone))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(!outcome.found);
-    assert_eq!(outcome.datums_published, 0);
-
-    let err = processor.handle(s3_event_for("no-such-bucket")).await.unwrap_err();
-    assert!(err.to_string().contains("1 of 1 objects failed"), "{err}");
+    let results = [ra.is_ok(), rb.is_ok()];
+    assert!(results.contains(&true) && results.contains(&false), "{ra:?} {rb:?}");
+    let busy = ra.as_ref().err().or(rb.as_ref().err()).unwrap().to_string();
+    assert!(busy.contains("retry later"), "{busy}");
+    // The retry, and a redelivery through SNS, and one through EventBridge: all duplicates.
+    for (name, request) in [
+        ("s3-object-created.json", "retry"),
+        ("sns-s3-object-created.json", "sns"),
+        ("eventbridge-object-created.json", "eb"),
+    ] {
+        let summary = b.handle(event(name, request)).await.expect(name);
+        assert_eq!(summary["objects"][0]["result"], "duplicate", "{name}: {summary}");
+    }
+    assert_eq!(request_counts(&s.clients).await, vec![(MINUTE_0, 5.0), (MINUTE_0 + 60, 2.0)], "counted once");
 }
 
-fn s3_event_for(bucket: &str) -> LambdaEvent<S3Event> {
-    let mut event = s3_event();
-    event.payload.records[0].s3.bucket.name = Some(bucket.to_owned());
-    event
+#[tokio::test]
+async fn an_sqs_batch_reports_only_the_bad_message() {
+    let s = setup().await;
+    let response = processor(&s).handle(event("sqs-batch.json", "r1")).await.expect("handler");
+    // Both good messages name the same object: the first publishes, the second is a duplicate.
+    assert_eq!(response, serde_json::json!({"batchItemFailures": [{"itemIdentifier": "bad-body"}]}));
+    assert_eq!(request_counts(&s.clients).await, vec![(MINUTE_0, 5.0), (MINUTE_0 + 60, 2.0)]);
+}
+
+#[tokio::test]
+async fn test_events_missing_objects_and_own_objects_are_acknowledged() {
+    let s = setup().await;
+    let processor = processor(&s);
+    let summary = processor.handle(event("s3-test-event.json", "r1")).await.expect("test event");
+    assert_eq!(summary["ignored"], serde_json::json!(["s3:TestEvent"]));
+
+    let gone = ObjectRef::new(BUCKET, "deleted.log.gz");
+    let outcome = tokio::time::timeout(Duration::from_secs(30), processor.process_object(&gone, "r2", None))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Ok(ObjectOutcome::Missing { .. })), "{outcome:?}");
+
+    // Recursion guard: the processor's own markers live in this bucket too.
+    let own = ObjectRef::new(BUCKET, "processor-state/markers/abc.json");
+    let outcome = processor.process_object(&own, "r3", None).await;
+    assert!(matches!(outcome, Ok(ObjectOutcome::OwnObject { .. })), "{outcome:?}");
+    assert!(request_counts(&s.clients).await.is_empty(), "nothing published");
+}
+
+#[tokio::test]
+async fn a_permanent_error_fails_the_invocation_with_the_object_named() {
+    let s = setup().await;
+    let mut missing_bucket = event("s3-object-created.json", "r1");
+    missing_bucket.payload["Records"][0]["s3"]["bucket"]["name"] = "no-such-bucket".into();
+    let error = processor(&s).handle(missing_bucket).await.unwrap_err().to_string();
+    assert!(error.contains("1 of 1 items failed"), "{error}");
+    assert!(error.contains("s3://no-such-bucket/") && error.contains("NoSuchBucket"), "{error}");
+
+    // An object whose format cannot be detected: failed with the reason, not retried as if
+    // it could get better, and the next delivery may try again (the marker says failed).
+    s.clients
+        .s3
+        .put_object()
+        .bucket(BUCKET)
+        .key("notes.txt")
+        .body(b"hello\n".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let error =
+        processor(&s).process_object(&ObjectRef::new(BUCKET, "notes.txt"), "r2", None).await.unwrap_err();
+    assert!(!error.retryable());
+    assert!(error.to_string().contains("could not be detected"), "{error}");
 }

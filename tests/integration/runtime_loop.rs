@@ -10,20 +10,20 @@ use shared::aws::Clients;
 #[tokio::test(flavor = "multi_thread")]
 async fn both_functions_serve_invocations_through_the_lambda_runtime_api() {
     let moto = Moto::start();
-    let config = moto.sdk_config().await;
+    let config = moto.sdk_config(shared::aws::RetryProfile::Latency).await;
     let clients = Clients::new(&config, false);
 
     // log-processor: the S3 event fixture names this bucket and (URL-encoded) key.
     clients.s3.create_bucket().bucket("alb-logs").send().await.unwrap();
     let key =
         "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/11/30/shop alb+1_20261130T1205Z.log.gz";
-    let log = gzip(&std::fs::read(fixture("alb/sample.log")).unwrap());
+    let log = gzip(&std::fs::read(fixture("logs/alb.log")).unwrap());
     clients.s3.put_object().bucket("alb-logs").key(key).body(log.into()).send().await.unwrap();
     let processor = LocalLambda::start(&workspace_binary("log-processor"), &moto.env(), 30);
-    let response = processor.invoke(&fixture("s3-object-created.json"));
-    assert_eq!(response["records"], 7, "{response}");
-    assert_eq!(response["malformed"], 1, "{response}");
-    assert_eq!(response["objects"][0]["found"], true, "{response}");
+    let response = processor.invoke(&fixture("events/s3-object-created.json"));
+    assert_eq!(response["objects"][0]["result"], "processed", "{response}");
+    assert_eq!(response["objects"][0]["records"], 7, "{response}");
+    assert_eq!(response["objects"][0]["malformed"], 1, "{response}");
 
     // metric-poller: one group whose metric says it needs 3 instances. cargo-lambda's
     // emulator (in this mode) sends no usable deadline, so the invocation runs one tick;
@@ -57,7 +57,7 @@ async fn both_functions_serve_invocations_through_the_lambda_runtime_api() {
         ("EMF", "true".to_owned()),
     ]);
     let poller = LocalLambda::start(&workspace_binary("metric-poller"), &env, 5);
-    let response = poller.invoke(&fixture("eventbridge-scheduled.json"));
+    let response = poller.invoke(&fixture("events/eventbridge-scheduled.json"));
     assert_eq!(response["ticks"], 1, "{response}");
     assert_eq!(response["groups"]["workers"], 3, "{response}");
     assert_eq!(response["last_tick"]["groups"][0]["action"], "scaled", "{response}");

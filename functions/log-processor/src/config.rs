@@ -1,6 +1,11 @@
 //! The processor's configuration, from the environment.
 
+use std::time::Duration;
+
 use shared::config::{ConfigError, Env};
+use shared::s3uri::S3Uri;
+
+use crate::formats::Format;
 
 pub const DEFAULT_NAMESPACE: &str = "LambdaAutoscaler/Logs";
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
@@ -11,6 +16,20 @@ pub struct ProcessorConfig {
     pub namespace: String,
     /// `MAX_LINE_BYTES`: longer lines are counted as malformed and skipped.
     pub max_line_bytes: usize,
+    /// `STATE_URI` (`s3://bucket/prefix`): idempotency markers, so that a redelivered event
+    /// publishes nothing twice. Objects under it are never processed (recursion guard).
+    pub state: Option<S3Uri>,
+    /// `LOG_FORMATS`: `prefix=format,...` (e.g. `cdn/=cloudfront`), overriding detection
+    /// for keys under a prefix; the longest matching prefix wins.
+    pub formats: Vec<(String, Format)>,
+    /// `VPC_INTERFACE_DIMENSION=true`: VPC flow metrics per `InterfaceId` too.
+    pub vpc_interface_dimension: bool,
+    /// `IDEMPOTENCY_TAKEOVER_SECONDS` (default 900, Lambda's longest timeout): an
+    /// in-progress marker older than this was left by a dead invocation and is taken over.
+    pub takeover_after: Duration,
+    /// `DEADLINE_MARGIN_SECONDS` (default 5): reading stops this long before the deadline,
+    /// leaving time to record the failure.
+    pub deadline_margin: Duration,
     /// `S3_FORCE_PATH_STYLE=true` for S3-compatible endpoints without virtual-host DNS.
     pub s3_force_path_style: bool,
 }
@@ -20,17 +39,107 @@ impl Default for ProcessorConfig {
         Self {
             namespace: DEFAULT_NAMESPACE.to_owned(),
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            state: None,
+            formats: Vec::new(),
+            vpc_interface_dimension: false,
+            takeover_after: Duration::from_secs(900),
+            deadline_margin: Duration::from_secs(5),
             s3_force_path_style: false,
         }
     }
 }
 
+fn invalid(name: &str, value: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError { name: name.into(), value: value.into(), message: message.into() }
+}
+
+/// `prefix=format,...`.
+pub fn parse_formats(value: &str) -> Result<Vec<(String, Format)>, ConfigError> {
+    value
+        .split(',')
+        .filter(|entry| !entry.trim().is_empty())
+        .map(|entry| {
+            let (prefix, format) = entry
+                .split_once('=')
+                .ok_or_else(|| invalid("LOG_FORMATS", value, format!("{entry:?} is not prefix=format")))?;
+            let format = format
+                .trim()
+                .parse()
+                .map_err(|e: crate::formats::UnknownFormat| invalid("LOG_FORMATS", value, e.to_string()))?;
+            Ok((prefix.trim().to_owned(), format))
+        })
+        .collect()
+}
+
 impl ProcessorConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let state = env
+            .string("STATE_URI")
+            .map(|uri| {
+                uri.parse().map_err(|e: shared::s3uri::S3UriError| invalid("STATE_URI", &uri, e.to_string()))
+            })
+            .transpose()?;
         Ok(Self {
             namespace: env.string_or("METRICS_NAMESPACE", DEFAULT_NAMESPACE),
             max_line_bytes: env.parse_or("MAX_LINE_BYTES", DEFAULT_MAX_LINE_BYTES)?,
+            state,
+            formats: env.string("LOG_FORMATS").map(|v| parse_formats(&v)).transpose()?.unwrap_or_default(),
+            vpc_interface_dimension: env.bool_or("VPC_INTERFACE_DIMENSION", false)?,
+            takeover_after: Duration::from_secs(
+                env.parse_or("IDEMPOTENCY_TAKEOVER_SECONDS", defaults.takeover_after.as_secs())?,
+            ),
+            deadline_margin: Duration::from_secs(
+                env.parse_or("DEADLINE_MARGIN_SECONDS", defaults.deadline_margin.as_secs())?,
+            ),
             s3_force_path_style: env.bool_or("S3_FORCE_PATH_STYLE", false)?,
         })
+    }
+
+    /// The format configured for a key's prefix, if any.
+    pub fn format_for(&self, key: &str) -> Option<Format> {
+        self.formats
+            .iter()
+            .filter(|(p, _)| key.starts_with(p.as_str()))
+            .max_by_key(|(p, _)| p.len())
+            .map(|(_, f)| *f)
+    }
+
+    /// Objects the processor itself writes, which must never trigger it (recursion guard).
+    pub fn is_own_object(&self, bucket: &str, key: &str) -> bool {
+        self.state
+            .as_ref()
+            .is_some_and(|s| s.bucket == bucket && key.starts_with(s.key.trim_end_matches('/')))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_prefix_formats() {
+        let config = ProcessorConfig {
+            formats: parse_formats("cdn/=cloudfront, cdn/eu/=s3").unwrap(),
+            ..Default::default()
+        };
+        assert_eq!(config.format_for("cdn/x.gz"), Some(Format::CloudFront));
+        assert_eq!(config.format_for("cdn/eu/x.gz"), Some(Format::S3));
+        assert_eq!(config.format_for("other"), None);
+        let error = parse_formats("cdn/=apache").unwrap_err();
+        assert_eq!(error.name, "LOG_FORMATS");
+        assert!(error.message.contains("unknown log format \"apache\""), "{}", error.message);
+        assert!(parse_formats("cdn").is_err());
+    }
+
+    #[test]
+    fn the_state_prefix_is_never_processed() {
+        let config = ProcessorConfig {
+            state: Some("s3://logs/processor-state".parse().unwrap()),
+            ..Default::default()
+        };
+        assert!(config.is_own_object("logs", "processor-state/markers/x.json"));
+        assert!(!config.is_own_object("logs", "AWSLogs/x.gz"));
+        assert!(!config.is_own_object("other", "processor-state/x"));
     }
 }

@@ -4,11 +4,17 @@
 /// without the quotes; a backslash escapes the next byte inside it).
 pub struct Fields<'a> {
     rest: &'a [u8],
+    /// `[...]` is one field too (S3 access logs' time).
+    brackets: bool,
 }
 
 impl<'a> Fields<'a> {
     pub fn new(line: &'a [u8]) -> Self {
-        Self { rest: line }
+        Self { rest: line, brackets: false }
+    }
+
+    pub fn with_brackets(line: &'a [u8]) -> Self {
+        Self { rest: line, brackets: true }
     }
 }
 
@@ -21,6 +27,12 @@ impl<'a> Iterator for Fields<'a> {
         }
         if self.rest.is_empty() {
             return None;
+        }
+        if self.brackets && self.rest[0] == b'[' {
+            let end = memchr::memchr(b']', self.rest).unwrap_or(self.rest.len());
+            let field = &self.rest[1..end];
+            self.rest = self.rest.get(end + 1..).unwrap_or_default();
+            return Some(field);
         }
         if self.rest[0] == b'"' {
             let body = &self.rest[1..];
@@ -85,6 +97,41 @@ pub fn iso8601_minute(bytes: &[u8]) -> Option<i64> {
     Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60)
 }
 
+/// The start of the minute of a date `YYYY-MM-DD` and a time `HH:MM[:SS]` (CloudFront).
+pub fn civil_minute(date: &[u8], time: &[u8]) -> Option<i64> {
+    if date.len() != 10 || time.len() < 5 || date[4] != b'-' || date[7] != b'-' || time[2] != b':' {
+        return None;
+    }
+    let (year, month, day) = (digits(&date[0..4])?, digits(&date[5..7])?, digits(&date[8..10])?);
+    let (hour, minute) = (digits(&time[0..2])?, digits(&time[3..5])?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60)
+}
+
+/// The start of the minute of a Common Log Format time, `06/Feb/2019:00:00:38 +0000`.
+pub fn clf_minute(time: &[u8]) -> Option<i64> {
+    if time.len() != 26 || time[2] != b'/' || time[6] != b'/' || time[11] != b':' || time[20] != b' ' {
+        return None;
+    }
+    const MONTHS: [&[u8]; 12] =
+        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
+    let month = MONTHS.iter().position(|m| *m == &time[3..6])? as i64 + 1;
+    let (day, year) = (digits(&time[0..2])?, digits(&time[7..11])?);
+    let (hour, minute) = (digits(&time[12..14])?, digits(&time[15..17])?);
+    let sign = match time[21] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let offset = sign * (digits(&time[22..24])? * 3600 + digits(&time[24..26])? * 60);
+    if !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 - offset)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +145,8 @@ mod tests {
         assert_eq!(fields(r#"a "b c" - "d \"e\"" "" f"#), vec!["a", "b c", "-", r#"d \"e\""#, "", "f"]);
         assert_eq!(fields(r#"x "unterminated"#), vec!["x", "unterminated"]);
         assert!(fields("   ").is_empty());
+        let bracketed: Vec<&[u8]> = Fields::with_brackets(b"a [06/Feb/2019:00:00:38 +0000] b").collect();
+        assert_eq!(bracketed, [&b"a"[..], b"06/Feb/2019:00:00:38 +0000", b"b"]);
     }
 
     #[test]
@@ -107,5 +156,10 @@ mod tests {
         assert_eq!(iso8601_minute(b"2024-02-29T12:00:00Z"), Some(1_709_208_000));
         assert_eq!(iso8601_minute(b"2024-13-01T00:00:00Z"), None);
         assert_eq!(iso8601_minute(b"not a time"), None);
+        assert_eq!(civil_minute(b"2019-12-04", b"21:02:31"), Some(1_575_493_320));
+        assert_eq!(civil_minute(b"2019-12-04", b"21"), None);
+        assert_eq!(clf_minute(b"06/Feb/2019:00:00:38 +0000"), Some(1_549_411_200));
+        assert_eq!(clf_minute(b"06/Feb/2019:01:00:38 +0100"), Some(1_549_411_200));
+        assert_eq!(clf_minute(b"06/Foo/2019:00:00:38 +0000"), None);
     }
 }

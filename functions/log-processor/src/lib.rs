@@ -1,111 +1,50 @@
 //! The log-processor: reads log objects as they land in S3, aggregates them into
 //! per-minute metrics and publishes those to CloudWatch.
 //!
-//! [`summarize`] is the whole read-decompress-parse-aggregate pipeline over any reader;
-//! the Lambda handler feeds it S3 object streams and the CLI feeds it local files.
+//! [`summarize`] is the whole read-decompress-detect-parse-aggregate pipeline over any
+//! reader; the Lambda handler feeds it S3 object streams and the CLI local files.
 
 mod aggregate;
-pub mod alb;
 pub mod config;
 pub mod event;
 mod fields;
+pub mod formats;
+pub mod idempotency;
 mod lines;
+mod read;
 
 pub use config::ProcessorConfig;
 pub use event::ObjectRef;
+pub use formats::Format;
+pub use read::{ReadError, ReadOptions, Summarizer, Summary, summarize};
 
 use std::future::Future;
-use std::io::{self, BufRead, BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lambda_events::s3::S3Event;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
+use serde_json::Value;
 use shared::AwsError;
-use shared::metrics::Datum;
+use shared::store::{JsonStore, StoreError};
 use tokio::io::AsyncRead;
 
-use crate::aggregate::Aggregator;
-use crate::alb::AlbParse;
-use crate::lines::{Line, Lines};
+use crate::event::{Delivery, Item};
+use crate::idempotency::{Claimed, MarkerStatus, Markers};
 
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-const READ_BUFFER_BYTES: usize = 256 * 1024;
-
-/// What one log yields.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Summary {
-    pub format: &'static str,
-    /// Entries parsed and counted.
-    pub records: u64,
-    /// Lines that could not be parsed (counted, never fatal).
-    pub malformed: u64,
-    /// Lines that are valid but not requests (other entry types, blank lines).
-    pub skipped: u64,
-    pub metrics: Vec<Datum>,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("reading failed after line {line} ({records} records read)")]
-pub struct ReadError {
-    pub line: u64,
-    pub records: u64,
-    #[source]
-    pub source: io::Error,
-}
-
-/// Reads a whole log (gzip or plain, detected from its first bytes) and aggregates it.
-/// Memory stays bounded by the line limit and the number of distinct minutes.
-pub fn summarize(reader: impl Read, max_line_bytes: usize) -> Result<Summary, ReadError> {
-    let mut buffered = BufReader::with_capacity(READ_BUFFER_BYTES, reader);
-    let is_gzip = buffered
-        .fill_buf()
-        .map_err(|source| ReadError { line: 0, records: 0, source })?
-        .starts_with(&GZIP_MAGIC);
-    let text: Box<dyn BufRead> = if is_gzip {
-        // Multi-member: concatenated gzip files are one valid stream.
-        Box::new(BufReader::with_capacity(READ_BUFFER_BYTES, flate2::bufread::MultiGzDecoder::new(buffered)))
-    } else {
-        Box::new(buffered)
-    };
-
-    let mut lines = Lines::new(text, max_line_bytes);
-    let mut aggregator = Aggregator::default();
-    let mut summary = Summary { format: "alb", ..Summary::default() };
-    let mut line_number = 0;
-    loop {
-        let line = match lines.next_line() {
-            Ok(Some(line)) => line,
-            Ok(None) => break,
-            Err(source) => return Err(ReadError { line: line_number, records: summary.records, source }),
-        };
-        line_number += 1;
-        match line {
-            Line::TooLong => summary.malformed += 1,
-            Line::Text(text) if text.iter().all(u8::is_ascii_whitespace) => summary.skipped += 1,
-            Line::Text(text) => match alb::parse(text) {
-                AlbParse::Entry(entry) => {
-                    summary.records += 1;
-                    aggregator.add(&entry);
-                }
-                AlbParse::Skipped => summary.skipped += 1,
-                AlbParse::Malformed(why) => {
-                    summary.malformed += 1;
-                    tracing::debug!(line = line_number, why, "malformed line");
-                }
-            },
-        }
-    }
-    summary.metrics = aggregator.datums();
-    Ok(summary)
+/// An object opened for a streaming read.
+pub struct OpenedObject {
+    pub body: Box<dyn AsyncRead + Send + Unpin>,
+    pub etag: Option<String>,
+    pub version_id: Option<String>,
 }
 
 /// Opens objects for streaming reads.
 pub trait ObjectSource {
     /// `Ok(None)` when the object does not exist (deleted since the event was sent).
-    fn open(
-        &self,
-        object: &ObjectRef,
-    ) -> impl Future<Output = Result<Option<Box<dyn AsyncRead + Send + Unpin>>, AwsError>> + Send;
+    fn open(&self, object: &ObjectRef)
+    -> impl Future<Output = Result<Option<OpenedObject>, AwsError>> + Send;
 }
 
 #[derive(Clone, Debug)]
@@ -120,146 +59,341 @@ impl S3Objects {
 }
 
 impl ObjectSource for S3Objects {
-    async fn open(&self, object: &ObjectRef) -> Result<Option<Box<dyn AsyncRead + Send + Unpin>>, AwsError> {
-        let response = self.client.get_object().bucket(&object.bucket).key(&object.key).send().await;
-        match response {
-            Ok(output) => Ok(Some(Box::new(output.body.into_async_read()))),
+    async fn open(&self, object: &ObjectRef) -> Result<Option<OpenedObject>, AwsError> {
+        let request = self
+            .client
+            .get_object()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .set_version_id(object.version_id.clone());
+        match request.send().await {
+            Ok(output) => Ok(Some(OpenedObject {
+                etag: output.e_tag().map(str::to_owned),
+                version_id: output.version_id().map(str::to_owned),
+                body: Box::new(output.body.into_async_read()),
+            })),
             Err(err) => {
                 let err = AwsError::from_sdk("GetObject", err);
-                if err.is_code("NoSuchKey") { Ok(None) } else { Err(err) }
+                if err.is_code("NoSuchKey") || err.is_code("NoSuchVersion") { Ok(None) } else { Err(err) }
             }
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("idempotency marker: {0}")]
+    Marker(#[from] StoreError),
+    #[error("another invocation ({owner}) has been processing it since {since}; retry later")]
+    Busy { owner: String, since: i64 },
+    #[error("not started: the invocation's deadline is too near")]
+    NoTimeLeft,
+    #[error(
+        "stopped publishing after {published} of {total} batches: the deadline is near (recorded in the marker)"
+    )]
+    DeadlineWhilePublishing { published: usize, total: usize },
+    #[error("the parsing thread failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+impl ObjectError {
+    /// Whether a later attempt can succeed (throttling, a busy marker, the deadline), as
+    /// opposed to a permanent problem (access denied, an undetectable format).
+    pub fn retryable(&self) -> bool {
+        match self {
+            ObjectError::Aws(e) => e.retryable,
+            ObjectError::Read(e) => e.retryable(),
+            ObjectError::Marker(StoreError::Aws(e)) => e.retryable,
+            ObjectError::Marker(_) => true,
+            ObjectError::Busy { .. }
+            | ObjectError::NoTimeLeft
+            | ObjectError::DeadlineWhilePublishing { .. } => true,
+            ObjectError::Join(_) => false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    #[error("invalid S3 event")]
-    Event(#[from] event::EventError),
-    #[error("s3://{bucket}/{key}: {source}")]
-    Object {
-        bucket: String,
-        key: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    #[error("{failed} of {total} objects failed; first: {first}")]
+    #[error("{failed} of {total} items failed; first: {first}")]
     Partial { failed: usize, total: usize, first: String },
+}
+
+impl From<ProcessError> for lambda_runtime::Diagnostic {
+    fn from(err: ProcessError) -> Self {
+        Self {
+            error_type: "ProcessError.Partial".to_owned(),
+            error_message: shared::error::error_chain(&err),
+        }
+    }
 }
 
 /// What happened to one object.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ObjectOutcome {
-    pub bucket: String,
-    pub key: String,
-    /// `false` when the object no longer existed (acknowledged, nothing to do).
-    pub found: bool,
-    pub records: u64,
-    pub malformed: u64,
-    pub skipped: u64,
-    pub datums_published: usize,
+#[serde(rename_all = "snake_case", tag = "result")]
+pub enum ObjectOutcome {
+    Processed {
+        bucket: String,
+        key: String,
+        format: Option<Format>,
+        records: u64,
+        malformed: u64,
+        skipped: u64,
+        datums_published: usize,
+    },
+    /// The object no longer exists: acknowledged, nothing to do.
+    Missing { bucket: String, key: String },
+    /// This version was published completely before: nothing published again.
+    Duplicate { bucket: String, key: String },
+    /// Under the processor's own state prefix: never processed.
+    OwnObject { bucket: String, key: String },
 }
 
-/// The handler's result for one event.
+/// The handler's result for a direct, SNS or EventBridge invocation.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct EventSummary {
     pub objects: Vec<ObjectOutcome>,
-    pub records: u64,
-    pub malformed: u64,
-    pub datums_published: usize,
+    pub ignored: Vec<String>,
 }
 
 pub struct Processor<S> {
     objects: S,
     cloudwatch: aws_sdk_cloudwatch::Client,
+    markers: Option<Markers>,
     config: ProcessorConfig,
 }
 
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
 impl<S: ObjectSource> Processor<S> {
-    pub fn new(objects: S, cloudwatch: aws_sdk_cloudwatch::Client, config: ProcessorConfig) -> Self {
-        Self { objects, cloudwatch, config }
+    pub fn new(objects: S, clients: &shared::aws::Clients, config: ProcessorConfig) -> Self {
+        let markers = config.state.as_ref().map(|uri| Markers::new(JsonStore::new(clients.s3.clone(), uri)));
+        if markers.is_none() {
+            tracing::warn!("STATE_URI is not set: a redelivered event publishes its metrics again");
+        }
+        Self { objects, cloudwatch: clients.cloudwatch.clone(), markers, config }
     }
 
-    /// The Lambda entry point. Every object is attempted; if any failed, the invocation
-    /// fails (after the others were processed) so that Lambda retries and alarms fire.
-    pub async fn handle(&self, event: LambdaEvent<S3Event>) -> Result<EventSummary, ProcessError> {
-        let objects = event::created_objects(&event.payload)?;
-        let mut summary = EventSummary::default();
-        let mut failures = Vec::new();
-        for object in &objects {
-            match self.process_object(object).await {
-                Ok(outcome) => {
-                    summary.records += outcome.records;
-                    summary.malformed += outcome.malformed;
-                    summary.datums_published += outcome.datums_published;
-                    summary.objects.push(outcome);
+    /// The Lambda entry point. Direct, SNS and EventBridge deliveries: every item is
+    /// attempted, and the invocation fails if any failed (Lambda retries it; markers keep
+    /// the ones that succeeded from publishing twice). SQS batches: answered with
+    /// `batchItemFailures`, so that only the failed messages come back.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, ProcessError> {
+        let deadline = deadline_of(&event.context);
+        let owner = event.context.request_id.clone();
+        match event::parse(&event.payload) {
+            Delivery::Items(items) => {
+                let total = items.len();
+                let mut summary = EventSummary::default();
+                let mut failures = Vec::new();
+                for item in items {
+                    match self.process_item(item, &owner, deadline).await {
+                        Ok(ItemResult::Object(outcome)) => summary.objects.push(outcome),
+                        Ok(ItemResult::Ignored(why)) => summary.ignored.push(why),
+                        Err(message) => failures.push(message),
+                    }
                 }
-                Err(err) => {
-                    tracing::error!(bucket = %object.bucket, key = %object.key, error = %err, "object failed");
-                    failures.push(err);
+                if let Some(first) = failures.first() {
+                    return Err(ProcessError::Partial {
+                        failed: failures.len(),
+                        total,
+                        first: first.clone(),
+                    });
                 }
+                Ok(serde_json::to_value(summary).expect("summary serializes"))
+            }
+            Delivery::Sqs(messages) => {
+                let mut failed = Vec::new();
+                for message in messages {
+                    let mut ok = true;
+                    for item in message.items {
+                        ok &= self.process_item(item, &owner, deadline).await.is_ok();
+                    }
+                    if !ok {
+                        failed.push(serde_json::json!({"itemIdentifier": message.message_id}));
+                    }
+                }
+                Ok(serde_json::json!({"batchItemFailures": failed}))
             }
         }
-        if let Some(first) = failures.first() {
-            return Err(ProcessError::Partial {
-                failed: failures.len(),
-                total: objects.len(),
-                first: first.to_string(),
-            });
-        }
-        Ok(summary)
     }
 
-    pub async fn process_object(&self, object: &ObjectRef) -> Result<ObjectOutcome, ProcessError> {
-        let fail = |source: Box<dyn std::error::Error + Send + Sync>| ProcessError::Object {
-            bucket: object.bucket.clone(),
-            key: object.key.clone(),
-            source,
+    async fn process_item(
+        &self,
+        item: Item,
+        owner: &str,
+        deadline: Option<SystemTime>,
+    ) -> Result<ItemResult, String> {
+        match item {
+            Item::Ignored(why) => {
+                tracing::info!(why, "acknowledged and ignored");
+                Ok(ItemResult::Ignored(why))
+            }
+            Item::Invalid(error) => {
+                tracing::error!(%error, "invalid notification record");
+                Err(error.to_string())
+            }
+            Item::Object(object) => match self.process_object(&object, owner, deadline).await {
+                Ok(outcome) => Ok(ItemResult::Object(outcome)),
+                Err(error) => {
+                    let message = format!(
+                        "s3://{}/{}: {}",
+                        object.bucket,
+                        object.key,
+                        shared::error::error_chain(&error)
+                    );
+                    tracing::error!(
+                        bucket = %object.bucket, key = %object.key, retryable = error.retryable(),
+                        error = %message, "object failed"
+                    );
+                    Err(message)
+                }
+            },
+        }
+    }
+
+    /// Reads, aggregates and publishes one object, at most once per version.
+    pub async fn process_object(
+        &self,
+        object: &ObjectRef,
+        owner: &str,
+        deadline: Option<SystemTime>,
+    ) -> Result<ObjectOutcome, ObjectError> {
+        let (bucket, key) = (object.bucket.clone(), object.key.clone());
+        if self.config.is_own_object(&object.bucket, &object.key) {
+            tracing::info!(%bucket, %key, "the processor's own object; not processed");
+            return Ok(ObjectOutcome::OwnObject { bucket, key });
+        }
+        let stop_at = deadline.map(|d| d.checked_sub(self.config.deadline_margin).unwrap_or(UNIX_EPOCH));
+        if stop_at.is_some_and(|s| SystemTime::now() >= s) {
+            return Err(ObjectError::NoTimeLeft);
+        }
+        let Some(opened) = self.objects.open(object).await? else {
+            tracing::warn!(%bucket, %key, "object no longer exists; acknowledged");
+            return Ok(ObjectOutcome::Missing { bucket, key });
         };
-        let mut outcome = ObjectOutcome {
-            bucket: object.bucket.clone(),
-            key: object.key.clone(),
-            found: false,
-            records: 0,
-            malformed: 0,
-            skipped: 0,
-            datums_published: 0,
+        let version =
+            opened.version_id.clone().or_else(|| opened.etag.clone()).or_else(|| object.etag.clone());
+        let mut held = match (&self.markers, version) {
+            (Some(markers), Some(version)) => {
+                let takeover = self.config.takeover_after.as_secs() as i64;
+                match markers.claim(object, &version, owner, unix_now(), takeover).await? {
+                    Claimed::Held(held) => Some(held),
+                    Claimed::AlreadyDone => {
+                        tracing::info!(%bucket, %key, "already published; redelivery acknowledged");
+                        return Ok(ObjectOutcome::Duplicate { bucket, key });
+                    }
+                    Claimed::Busy { owner, since } => return Err(ObjectError::Busy { owner, since }),
+                }
+            }
+            (Some(_), None) => {
+                tracing::warn!(%bucket, %key, "no version or ETag: processed without an idempotency marker");
+                None
+            }
+            (None, _) => None,
         };
-        let Some(stream) = self.objects.open(object).await.map_err(|e| fail(Box::new(e)))? else {
-            tracing::warn!(bucket = %object.bucket, key = %object.key, "object no longer exists; acknowledged");
-            return Ok(outcome);
-        };
+
+        let result = self.read_and_publish(object, opened, held.as_mut(), stop_at).await;
+        if let (Err(error), Some(held), Some(markers)) = (&result, held.as_mut(), &self.markers) {
+            // Let the next delivery take over at once, after the batches already out.
+            let published = match error {
+                ObjectError::DeadlineWhilePublishing { published, .. } => *published,
+                _ => held.marker.published_batches,
+            };
+            if let Err(marker_error) = markers.update(held, MarkerStatus::Failed, published, unix_now()).await
+            {
+                tracing::warn!(%bucket, %key, error = %marker_error, "could not record the failure in the marker; it expires");
+            }
+        }
+        result
+    }
+
+    async fn read_and_publish(
+        &self,
+        object: &ObjectRef,
+        opened: OpenedObject,
+        mut held: Option<&mut idempotency::Held>,
+        stop_at: Option<SystemTime>,
+    ) -> Result<ObjectOutcome, ObjectError> {
         // Parsing is CPU-bound and synchronous: run it on a blocking thread that pulls the
-        // body through a bridge, so the body streams and is never held whole.
-        let reader = tokio_util::io::SyncIoBridge::new(stream);
-        let max_line_bytes = self.config.max_line_bytes;
-        let summary = tokio::task::spawn_blocking(move || summarize(reader, max_line_bytes))
-            .await
-            .map_err(|e| fail(Box::new(e)))?
-            .map_err(|e| fail(Box::new(e)))?;
-        shared::metrics::publish(&self.cloudwatch, &self.config.namespace, &summary.metrics)
-            .await
-            .map_err(|e| fail(Box::new(e)))?;
-        outcome.found = true;
-        outcome.records = summary.records;
-        outcome.malformed = summary.malformed;
-        outcome.skipped = summary.skipped;
-        outcome.datums_published = summary.metrics.len();
+        // body through a bridge, so the body streams and is never held whole. A timer
+        // stops it before the deadline.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let timer = stop_at.map(|at| {
+            let cancel = cancel.clone();
+            let wait = at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                cancel.store(true, Ordering::Relaxed);
+            })
+        });
+        let reader = tokio_util::io::SyncIoBridge::new(opened.body);
+        let (key, format) = (object.key.clone(), self.config.format_for(&object.key));
+        let (max_line_bytes, vpc_interface_dimension) =
+            (self.config.max_line_bytes, self.config.vpc_interface_dimension);
+        let flag = cancel.clone();
+        let summary = tokio::task::spawn_blocking(move || {
+            let options = ReadOptions {
+                key: &key,
+                format,
+                max_line_bytes,
+                vpc_interface_dimension,
+                cancel: Some(&flag),
+            };
+            summarize(reader, &options)
+        })
+        .await;
+        if let Some(timer) = timer {
+            timer.abort();
+        }
+        let summary = summary??;
+
+        let batches = shared::metrics::request_batches(&summary.metrics);
+        let already = held.as_ref().map_or(0, |h| h.marker.published_batches).min(batches.len());
+        for (index, batch) in batches.iter().enumerate().skip(already) {
+            if stop_at.is_some_and(|s| SystemTime::now() >= s) {
+                return Err(ObjectError::DeadlineWhilePublishing { published: index, total: batches.len() });
+            }
+            shared::metrics::put_batch(&self.cloudwatch, &self.config.namespace, batch).await?;
+            let last = index + 1 == batches.len();
+            if let (Some(held), Some(markers), false) = (held.as_deref_mut(), &self.markers, last) {
+                markers.update(held, MarkerStatus::InProgress, index + 1, unix_now()).await?;
+            }
+        }
+        if let (Some(held), Some(markers)) = (held, &self.markers) {
+            markers.update(held, MarkerStatus::Done, batches.len(), unix_now()).await?;
+        }
+        let outcome = ObjectOutcome::Processed {
+            bucket: object.bucket.clone(),
+            key: object.key.clone(),
+            format: summary.format,
+            records: summary.records,
+            malformed: summary.malformed,
+            skipped: summary.skipped,
+            datums_published: summary.metrics.len(),
+        };
         tracing::info!(
-            bucket = %object.bucket, key = %object.key, records = outcome.records,
-            malformed = outcome.malformed, datums = outcome.datums_published, "object processed"
+            bucket = %object.bucket, key = %object.key, format = summary.format.map_or("none", Format::name), records = summary.records,
+            malformed = summary.malformed, skipped = summary.skipped, datums = summary.metrics.len(),
+            batches = batches.len(), resumed_after = already, "object processed"
         );
         Ok(outcome)
     }
 }
 
-impl From<ProcessError> for lambda_runtime::Diagnostic {
-    fn from(err: ProcessError) -> Self {
-        let error_type = match &err {
-            ProcessError::Event(_) => "ProcessError.Event",
-            ProcessError::Object { .. } => "ProcessError.Object",
-            ProcessError::Partial { .. } => "ProcessError.Partial",
-        };
-        Self { error_type: error_type.to_owned(), error_message: shared::error::error_chain(&err) }
-    }
+enum ItemResult {
+    Object(ObjectOutcome),
+    Ignored(String),
+}
+
+/// The invocation's deadline; `None` when the context has none usable (local emulators).
+fn deadline_of(context: &lambda_runtime::Context) -> Option<SystemTime> {
+    let deadline = UNIX_EPOCH + Duration::from_millis(context.deadline);
+    (deadline > SystemTime::now()).then_some(deadline)
 }

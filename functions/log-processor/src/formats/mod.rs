@@ -1,0 +1,340 @@
+//! The log formats: detection from the object's key and first bytes, and one line parser
+//! per format, all producing [`Record`]s for the aggregator.
+//!
+//! Parsers borrow from the line (no allocation per record) and read only the fields they
+//! need; fields AWS appends later are ignored.
+
+pub mod alb;
+pub mod cloudfront;
+pub mod cloudtrail;
+pub mod elb;
+pub mod jsonl;
+pub mod nlb;
+pub mod s3access;
+pub mod vpcflow;
+
+use std::str::FromStr;
+
+/// A supported log format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Alb,
+    Elb,
+    Nlb,
+    CloudFront,
+    S3,
+    VpcFlow,
+    CloudTrail,
+    JsonLines,
+}
+
+impl Format {
+    pub const ALL: [Format; 8] = [
+        Format::Alb,
+        Format::Elb,
+        Format::Nlb,
+        Format::CloudFront,
+        Format::S3,
+        Format::VpcFlow,
+        Format::CloudTrail,
+        Format::JsonLines,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Alb => "alb",
+            Format::Elb => "elb",
+            Format::Nlb => "nlb",
+            Format::CloudFront => "cloudfront",
+            Format::S3 => "s3",
+            Format::VpcFlow => "vpcflow",
+            Format::CloudTrail => "cloudtrail",
+            Format::JsonLines => "jsonl",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "unknown log format {0:?}: expected one of alb, elb, nlb, cloudfront, s3, vpcflow, cloudtrail, jsonl"
+)]
+pub struct UnknownFormat(pub String);
+
+impl FromStr for Format {
+    type Err = UnknownFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Format::ALL.into_iter().find(|f| f.name() == s).ok_or_else(|| UnknownFormat(s.to_owned()))
+    }
+}
+
+/// The format a key's name suggests, from the layouts AWS delivers logs under.
+pub fn format_from_key(key: &str) -> Option<Format> {
+    let file = key.rsplit('/').next().unwrap_or(key);
+    if let Some(i) = key.find("AWSLogs/") {
+        let service = key[i..].split('/').nth(2).unwrap_or_default();
+        match service {
+            "elasticloadbalancing" if file.contains("_app.") => return Some(Format::Alb),
+            "elasticloadbalancing" if file.contains("_net.") => return Some(Format::Nlb),
+            "elasticloadbalancing" => return Some(Format::Elb),
+            "vpcflowlogs" => return Some(Format::VpcFlow),
+            "CloudTrail" => return Some(Format::CloudTrail),
+            _ => {}
+        }
+    }
+    // CloudFront: `<distribution id>.YYYY-MM-DD-HH.<unique>.gz`.
+    let parts: Vec<&str> = file.split('.').collect();
+    if parts.len() >= 3
+        && is_distribution_id(parts[0])
+        && parts[1].len() == 13
+        && parts[1].as_bytes()[4] == b'-'
+    {
+        return Some(Format::CloudFront);
+    }
+    // S3 server access: `YYYY-MM-DD-HH-MM-SS-<16 hex>`.
+    let b = file.as_bytes();
+    if b.len() == 36 && b[4] == b'-' && b[7] == b'-' && b[10] == b'-' && b[19] == b'-' {
+        return Some(Format::S3);
+    }
+    if file.ends_with(".jsonl") || file.ends_with(".ndjson") || file.contains(".jsonl.") {
+        return Some(Format::JsonLines);
+    }
+    None
+}
+
+/// CloudFront distribution ids: 13 or 14 upper-case letters and digits.
+fn is_distribution_id(s: &str) -> bool {
+    (12..=14).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// The format the first bytes of the (decompressed) content show.
+pub fn format_from_content(head: &[u8]) -> Option<Format> {
+    let start = head.iter().position(|b| !b.is_ascii_whitespace())?;
+    let head = &head[start..];
+    if head.starts_with(b"#Version:") || head.starts_with(b"#Fields:") {
+        return Some(Format::CloudFront);
+    }
+    if head.starts_with(b"{") {
+        let probe = &head[..head.len().min(64)];
+        let compact: Vec<u8> = probe.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+        return Some(if compact.starts_with(b"{\"Records\":") {
+            Format::CloudTrail
+        } else {
+            Format::JsonLines
+        });
+    }
+    let line = &head[..memchr::memchr(b'\n', head).unwrap_or(head.len())];
+    if vpcflow::is_header(line) {
+        return Some(Format::VpcFlow);
+    }
+    let mut fields = crate::fields::Fields::new(line);
+    let (first, second) = (fields.next()?, fields.next());
+    let second_is_time = second.is_some_and(|s| crate::fields::iso8601_minute(s).is_some());
+    if alb::REQUEST_TYPES.contains(&first) && second_is_time {
+        return Some(Format::Alb);
+    }
+    if first == b"tls" && second.is_some_and(|s| s.contains(&b'.')) {
+        return Some(Format::Nlb);
+    }
+    if crate::fields::iso8601_minute(first).is_some() {
+        return Some(Format::Elb);
+    }
+    if fields.next().is_some_and(|third| third.starts_with(b"[")) {
+        return Some(Format::S3);
+    }
+    None
+}
+
+/// What one record measures.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Measure {
+    /// A request (or, for NLB, a TLS connection).
+    Request {
+        /// The format has HTTP status codes (NLB's does not).
+        http: bool,
+        /// The status the client received; `None` when there was none.
+        status: Option<u16>,
+        /// Seconds; `None` when there was no response.
+        latency: Option<f64>,
+        /// `None` when the format does not log it.
+        received: Option<u64>,
+        sent: u64,
+    },
+    Flow {
+        packets: u64,
+        bytes: u64,
+        rejected: bool,
+    },
+    /// An API call (CloudTrail).
+    Event {
+        error: bool,
+    },
+}
+
+/// Up to this many dimensions per record; a record is aggregated under each non-empty
+/// prefix of them (ALB: `LoadBalancer`, then `LoadBalancer` + `TargetGroup`).
+pub const MAX_DIMENSIONS: usize = 2;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Record<'a> {
+    /// Start of the minute, Unix seconds.
+    pub minute: i64,
+    pub dimensions: [(&'static str, &'a [u8]); MAX_DIMENSIONS],
+    pub dimension_count: usize,
+    pub measure: Measure,
+}
+
+impl<'a> Record<'a> {
+    pub fn new(minute: i64, measure: Measure) -> Self {
+        Self { minute, dimensions: [("", b""); MAX_DIMENSIONS], dimension_count: 0, measure }
+    }
+
+    pub fn with(mut self, name: &'static str, value: &'a [u8]) -> Self {
+        if self.dimension_count < MAX_DIMENSIONS && !value.is_empty() && value != b"-" {
+            self.dimensions[self.dimension_count] = (name, value);
+            self.dimension_count += 1;
+        }
+        self
+    }
+}
+
+/// The result of parsing one line.
+#[derive(Debug, PartialEq)]
+pub enum Parsed<'a> {
+    Record(Record<'a>),
+    /// Valid, but not something to count (another entry type, a header, a NODATA flow).
+    Skipped,
+    Malformed(&'static str),
+}
+
+/// A line parser; the stateful ones learn their columns from header lines.
+#[derive(Debug)]
+pub enum LineParser {
+    Alb,
+    Elb,
+    Nlb,
+    CloudFront(cloudfront::Columns),
+    S3,
+    VpcFlow(vpcflow::Columns),
+    JsonLines,
+}
+
+impl LineParser {
+    /// `None` for CloudTrail, which is one JSON document rather than lines.
+    pub fn new(format: Format, vpc_interface_dimension: bool) -> Option<Self> {
+        Some(match format {
+            Format::Alb => Self::Alb,
+            Format::Elb => Self::Elb,
+            Format::Nlb => Self::Nlb,
+            Format::CloudFront => Self::CloudFront(cloudfront::Columns::default()),
+            Format::S3 => Self::S3,
+            Format::VpcFlow => Self::VpcFlow(vpcflow::Columns::new(vpc_interface_dimension)),
+            Format::JsonLines => Self::JsonLines,
+            Format::CloudTrail => return None,
+        })
+    }
+
+    pub fn parse<'a>(&mut self, line: &'a [u8]) -> Parsed<'a> {
+        match self {
+            Self::Alb => alb::parse(line),
+            Self::Elb => elb::parse(line),
+            Self::Nlb => nlb::parse(line),
+            Self::CloudFront(columns) => columns.parse(line),
+            Self::S3 => s3access::parse(line),
+            Self::VpcFlow(columns) => columns.parse(line),
+            Self::JsonLines => jsonl::parse(line),
+        }
+    }
+}
+
+/// Turns a field-by-field parse into a [`Parsed`]: `Ok(None)` means skipped.
+pub(crate) fn finish<'a>(result: Result<Option<Record<'a>>, &'static str>) -> Parsed<'a> {
+    match result {
+        Ok(Some(record)) => Parsed::Record(record),
+        Ok(None) => Parsed::Skipped,
+        Err(why) => Parsed::Malformed(why),
+    }
+}
+
+/// A processing time field in seconds; `-1` (no response) is `None`.
+pub(crate) fn seconds_or_none(field: &[u8]) -> Result<Option<f64>, &'static str> {
+    if field == b"-1" {
+        return Ok(None);
+    }
+    match crate::fields::parse_f64(field) {
+        Some(t) if t.is_finite() && t >= 0.0 => Ok(Some(t)),
+        _ => Err("bad processing time"),
+    }
+}
+
+/// An HTTP status code, `-` (or CloudFront's `000`) meaning none was sent.
+pub(crate) fn status(field: &[u8]) -> Result<Option<u16>, &'static str> {
+    match field {
+        b"-" | b"000" => Ok(None),
+        code => Ok(Some(
+            crate::fields::parse_u64(code).filter(|c| (100..600).contains(c)).ok_or("bad status code")?
+                as u16,
+        )),
+    }
+}
+
+/// A byte count, `-` meaning zero.
+pub(crate) fn bytes(field: &[u8]) -> Result<u64, &'static str> {
+    if field == b"-" { Ok(0) } else { crate::fields::parse_u64(field).ok_or("bad byte count") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_from_aws_key_layouts() {
+        let elb = "logs/AWSLogs/123456789012/elasticloadbalancing/us-east-2/2024/05/01/";
+        for (key, format) in [
+            (format!("{elb}123456789012_elasticloadbalancing_us-east-2_app.my-lb.1234567890abcdef_20240501T0005Z_10.0.0.1_abc.log.gz"), Format::Alb),
+            (format!("{elb}123456789012_elasticloadbalancing_us-east-2_net.my-nlb.1234567890abcdef_20240501T0005Z_abc.log.gz"), Format::Nlb),
+            (format!("{elb}123456789012_elasticloadbalancing_us-east-2_my-classic_20240501T0005Z_10.0.0.1_abc.log"), Format::Elb),
+            ("AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/05/01/123456789012_vpcflowlogs_us-east-1_fl-1_20240501T0005Z_hash.log.gz".into(), Format::VpcFlow),
+            ("AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/01/123456789012_CloudTrail_us-east-1_20240501T0005Z_abc.json.gz".into(), Format::CloudTrail),
+            ("cf/E2QWRUHAPOMQZL.2024-05-01-13.a1b2c3d4.gz".into(), Format::CloudFront),
+            ("s3-access/2024-05-01-13-07-42-1A2B3C4D5E6F7A8B".into(), Format::S3),
+            ("app/events.jsonl.gz".into(), Format::JsonLines),
+        ] {
+            assert_eq!(format_from_key(&key), Some(format), "{key}");
+        }
+        assert_eq!(format_from_key("some/other/file.log"), None);
+    }
+
+    #[test]
+    fn formats_from_content() {
+        for (head, format) in [
+            (&b"#Version: 1.0\n#Fields: date time\n"[..], Format::CloudFront),
+            (b"  {\"Records\": [{\"eventVersion\": \"1.08\"}]}", Format::CloudTrail),
+            (b"{\"time\": \"2024-05-01T00:00:00Z\"}\n", Format::JsonLines),
+            (b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n", Format::VpcFlow),
+            (b"h2 2024-05-01T00:00:00.1Z app/x/1 1.2.3.4:5 - -1 -1 -1 - - 0 0 \"- - -\"", Format::Alb),
+            (b"tls 2.0 2024-05-01T00:00:00 net/x/1 abc 1.2.3.4:5 6.7.8.9:443 5 3 100 200", Format::Nlb),
+            (b"2024-05-01T00:00:00.1Z my-elb 1.2.3.4:5 10.0.0.1:80 0.1 0.2 0.1 200 200 0 10 \"GET / HTTP/1.1\"", Format::Elb),
+            (b"owner bucket [06/Feb/2019:00:00:38 +0000] 1.2.3.4 - ID REST.GET.OBJECT key", Format::S3),
+        ] {
+            assert_eq!(format_from_content(head), Some(format), "{}", String::from_utf8_lossy(head));
+        }
+        assert_eq!(format_from_content(b"hello world"), None);
+        assert_eq!(format_from_content(b""), None);
+    }
+
+    #[test]
+    fn format_names_round_trip() {
+        for format in Format::ALL {
+            assert_eq!(format.name().parse::<Format>().unwrap(), format);
+        }
+        assert!("apache".parse::<Format>().unwrap_err().to_string().contains("alb, elb"));
+    }
+}

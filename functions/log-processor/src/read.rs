@@ -1,0 +1,506 @@
+//! Reading one log: decompression detected from the bytes, format detection, the line
+//! loop with its limits, and aggregation. Synchronous and streaming: memory is bounded by
+//! the read buffers, the line limit and the number of distinct minutes × dimensions.
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Serialize;
+use shared::metrics::Datum;
+
+use crate::aggregate::Aggregator;
+use crate::formats::{self, Format, LineParser, Parsed};
+use crate::lines::{Line, Lines};
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+const READ_BUFFER_BYTES: usize = 256 * 1024;
+/// How often (in lines) the cancellation flag is looked at.
+const CANCEL_CHECK_LINES: u64 = 4096;
+
+/// How to read one log.
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions<'a> {
+    /// The object's key or file name: a format hint, and CloudFront's distribution id.
+    pub key: &'a str,
+    /// A format to use instead of detecting one.
+    pub format: Option<Format>,
+    pub max_line_bytes: usize,
+    /// VPC flow logs: aggregate per `InterfaceId` too.
+    pub vpc_interface_dimension: bool,
+    /// Set by another thread to stop reading (the invocation's deadline is near).
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+/// What one log yields.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub format: Option<Format>,
+    /// Entries parsed and counted.
+    pub records: u64,
+    /// Lines or records that could not be parsed (counted, never fatal): broken fields,
+    /// lines over the limit, invalid UTF-8, NUL bytes.
+    pub malformed: u64,
+    /// Valid lines that are not counted: other entry types, headers, blank lines.
+    pub skipped: u64,
+    pub metrics: Vec<Datum>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(
+        "reading failed after line {line} ({records} records read, {compressed_offset} bytes of input consumed)"
+    )]
+    Io { line: u64, records: u64, compressed_offset: u64, source: io::Error },
+    #[error(
+        "the log format could not be detected from the key or the first line; name it (--format, LOG_FORMATS)"
+    )]
+    UnknownFormat,
+    #[error("invalid CloudTrail JSON after {records} records")]
+    Json { records: u64, source: serde_json::Error },
+    #[error("stopped after line {line}: the invocation's deadline is near")]
+    Cancelled { line: u64 },
+}
+
+impl ReadError {
+    /// Whether reading again could succeed (a broken connection, not a broken object).
+    pub fn retryable(&self) -> bool {
+        match self {
+            ReadError::Io { source, .. } => !matches!(
+                source.kind(),
+                io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof
+            ),
+            ReadError::Cancelled { .. } => true,
+            ReadError::UnknownFormat | ReadError::Json { .. } => false,
+        }
+    }
+}
+
+/// Counts the bytes read from the (compressed) source, to say where a failure happened.
+struct Counting<R> {
+    inner: R,
+    count: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Every frame of a zstd stream (concatenated frames are one stream, as with gzip).
+struct ZstdFrames<R: BufRead> {
+    decoder: Option<ruzstd::decoding::StreamingDecoder<R, ruzstd::decoding::FrameDecoder>>,
+}
+
+impl<R: BufRead> ZstdFrames<R> {
+    fn new(source: R) -> io::Result<Self> {
+        let decoder = ruzstd::decoding::StreamingDecoder::new(source).map_err(io::Error::other)?;
+        Ok(Self { decoder: Some(decoder) })
+    }
+}
+
+impl<R: BufRead> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(decoder) = self.decoder.as_mut() else { return Ok(0) };
+            let n = decoder.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            let mut source = self.decoder.take().expect("decoder").into_inner();
+            if source.fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            self.decoder = Some(
+                ruzstd::decoding::StreamingDecoder::new(source)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
+            );
+        }
+    }
+}
+
+/// Reads a whole log (gzip, zstd or plain, detected from its first bytes) and aggregates it.
+pub fn summarize(reader: impl Read, options: &ReadOptions<'_>) -> Result<Summary, ReadError> {
+    let mut summarizer = Summarizer::default();
+    summarizer.read(reader, options)?;
+    Ok(summarizer.finish())
+}
+
+/// Aggregates several logs into one summary (`autoscaler logs summarize FILE...`).
+#[derive(Debug, Default)]
+pub struct Summarizer {
+    aggregator: Aggregator,
+    summary: Summary,
+    /// Whether logs of more than one format were read (the summary then names none).
+    mixed: bool,
+}
+
+impl Summarizer {
+    pub fn finish(mut self) -> Summary {
+        if self.mixed {
+            self.summary.format = None;
+        }
+        self.summary.metrics = self.aggregator.datums();
+        self.summary
+    }
+
+    /// Reads one log into the totals. On error, what was read before it stays counted.
+    pub fn read(&mut self, reader: impl Read, options: &ReadOptions<'_>) -> Result<(), ReadError> {
+        let consumed = std::rc::Rc::new(std::cell::Cell::new(0));
+        let io_error = |line, records, source| ReadError::Io {
+            line,
+            records,
+            compressed_offset: consumed.get(),
+            source,
+        };
+        let mut buffered =
+            BufReader::with_capacity(READ_BUFFER_BYTES, Counting { inner: reader, count: consumed.clone() });
+        let head = buffered.fill_buf().map_err(|e| io_error(0, 0, e))?;
+        let mut text: Box<dyn BufRead> = if head.starts_with(&GZIP_MAGIC) {
+            // Multi-member: concatenated gzip files are one valid stream.
+            Box::new(BufReader::with_capacity(
+                READ_BUFFER_BYTES,
+                flate2::bufread::MultiGzDecoder::new(buffered),
+            ))
+        } else if head.starts_with(&ZSTD_MAGIC) {
+            let frames = ZstdFrames::new(buffered).map_err(|e| io_error(0, 0, e))?;
+            Box::new(BufReader::with_capacity(READ_BUFFER_BYTES, frames))
+        } else {
+            Box::new(buffered)
+        };
+
+        let head = text.fill_buf().map_err(|e| io_error(0, 0, e))?;
+        let format = if head.is_empty() {
+            // An empty object: nothing to count, whatever its format.
+            match options.format.or_else(|| formats::format_from_key(options.key)) {
+                Some(format) => format,
+                None => return Ok(()),
+            }
+        } else {
+            options
+                .format
+                .or_else(|| formats::format_from_content(head))
+                .or_else(|| formats::format_from_key(options.key))
+                .ok_or(ReadError::UnknownFormat)?
+        };
+        match self.summary.format {
+            Some(seen) if seen != format => self.mixed = true,
+            _ => self.summary.format = Some(format),
+        }
+        let distribution = match format {
+            Format::CloudFront => formats::cloudfront::distribution_id(options.key),
+            _ => None,
+        };
+        match distribution {
+            Some(id) => self.aggregator.set_object_dimensions(&[("DistributionId", id)]),
+            None => self.aggregator.set_object_dimensions(&[]),
+        }
+
+        let Some(mut parser) = LineParser::new(format, options.vpc_interface_dimension) else {
+            // CloudTrail: one JSON document.
+            let records_before = self.summary.records;
+            let result = formats::cloudtrail::read(text, &mut |parsed| self.count(parsed));
+            return result.map_err(|source| {
+                let records = self.summary.records - records_before;
+                if source.is_io() {
+                    io_error(0, records, source.into())
+                } else {
+                    ReadError::Json { records, source }
+                }
+            });
+        };
+
+        let mut lines = Lines::new(text, options.max_line_bytes);
+        let (mut line_number, records_before) = (0, self.summary.records);
+        loop {
+            if line_number % CANCEL_CHECK_LINES == 0
+                && options.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+            {
+                return Err(ReadError::Cancelled { line: line_number });
+            }
+            let line = match lines.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => return Ok(()),
+                Err(source) => {
+                    return Err(io_error(line_number, self.summary.records - records_before, source));
+                }
+            };
+            line_number += 1;
+            let parsed = match line {
+                Line::TooLong => Parsed::Malformed("line too long"),
+                Line::Text(text) if text.iter().all(u8::is_ascii_whitespace) => Parsed::Skipped,
+                Line::Text(text) if memchr::memchr(0, text).is_some() => Parsed::Malformed("NUL byte"),
+                Line::Text(text) if !text.is_ascii() && std::str::from_utf8(text).is_err() => {
+                    Parsed::Malformed("invalid UTF-8")
+                }
+                Line::Text(text) => parser.parse(text),
+            };
+            if let Parsed::Malformed(why) = parsed {
+                tracing::debug!(line = line_number, why, "malformed line");
+            }
+            self.count(parsed);
+        }
+    }
+
+    fn count(&mut self, parsed: Parsed<'_>) {
+        match parsed {
+            Parsed::Record(record) => {
+                self.summary.records += 1;
+                self.aggregator.add(&record);
+            }
+            Parsed::Skipped => self.summary.skipped += 1,
+            Parsed::Malformed(_) => self.summary.malformed += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::io::Write;
+
+    use shared::metrics::DatumValue;
+
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/logs").join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn options(key: &str) -> ReadOptions<'_> {
+        ReadOptions { key, max_line_bytes: 1024 * 1024, ..ReadOptions::default() }
+    }
+
+    /// `name{dim=value,...}` → value (a distribution's sample count).
+    fn values(summary: &Summary) -> BTreeMap<String, f64> {
+        summary
+            .metrics
+            .iter()
+            .map(|d| {
+                let dims: Vec<String> = d.dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let value = match &d.value {
+                    DatumValue::Single { value } => *value,
+                    DatumValue::Distribution { counts, .. } => counts.iter().sum(),
+                };
+                (format!("{}@{}{{{}}}", d.name, d.timestamp % 3600 / 60, dims.join(",")), value)
+            })
+            .collect()
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn every_format_from_its_fixture() {
+        // (fixture, key, format, records, malformed, skipped, expected values)
+        type Case<'a> = (&'a str, &'a str, Format, u64, u64, u64, &'a [(&'a str, f64)]);
+        let cases: [Case; 8] = [
+            (
+                "alb.log",
+                "alb.log",
+                Format::Alb,
+                7,
+                1,
+                0,
+                &[
+                    ("RequestCount@0{LoadBalancer=app/shop-alb/50dc6c495c0c9188}", 5.0),
+                    ("RequestCount@1{LoadBalancer=app/shop-alb/50dc6c495c0c9188}", 2.0),
+                ],
+            ),
+            (
+                "elb.log",
+                "x.log",
+                Format::Elb,
+                5,
+                1,
+                0,
+                &[
+                    ("RequestCount@0{LoadBalancerName=shop-classic}", 4.0),
+                    ("HTTPCode_5XX_Count@0{LoadBalancerName=shop-classic}", 1.0),
+                    ("Latency@0{LoadBalancerName=shop-classic}", 3.0),
+                    ("HTTPCode_4XX_Count@1{LoadBalancerName=shop-classic}", 1.0),
+                ],
+            ),
+            (
+                "nlb.log",
+                "x.log",
+                Format::Nlb,
+                2,
+                0,
+                0,
+                &[
+                    ("RequestCount@0{LoadBalancer=net/shop-nlb/c6e77e28c25b2234}", 2.0),
+                    ("BytesSent@0{LoadBalancer=net/shop-nlb/c6e77e28c25b2234}", 4342.0),
+                ],
+            ),
+            (
+                "cloudfront.log",
+                "cf/E2QWRUHAPOMQZL.2026-11-30-12.a1b2c3d4",
+                Format::CloudFront,
+                3,
+                0,
+                2,
+                &[
+                    ("RequestCount@0{DistributionId=E2QWRUHAPOMQZL}", 2.0),
+                    ("HTTPCode_2XX_Count@0{DistributionId=E2QWRUHAPOMQZL}", 1.0),
+                    ("Latency@0{DistributionId=E2QWRUHAPOMQZL}", 2.0),
+                    ("HTTPCode_5XX_Count@1{DistributionId=E2QWRUHAPOMQZL}", 1.0),
+                    ("BytesSent@1{DistributionId=E2QWRUHAPOMQZL}", 1045619.0),
+                ],
+            ),
+            (
+                "s3-access.log",
+                "x",
+                Format::S3,
+                3,
+                0,
+                0,
+                &[
+                    ("RequestCount@0{BucketName=shop-assets}", 2.0),
+                    ("HTTPCode_4XX_Count@0{BucketName=shop-assets}", 1.0),
+                    ("BytesSent@0{BucketName=shop-assets}", 356.0),
+                    ("BytesSent@1{BucketName=shop-assets}", 0.0),
+                ],
+            ),
+            (
+                "vpcflow.log",
+                "x",
+                Format::VpcFlow,
+                3,
+                0,
+                2,
+                &[
+                    ("FlowCount@0{}", 2.0),
+                    ("RejectedFlowCount@0{}", 1.0),
+                    ("Bytes@0{}", 8498.0),
+                    ("Packets@1{}", 3.0),
+                ],
+            ),
+            (
+                "cloudtrail.json",
+                "x",
+                Format::CloudTrail,
+                3,
+                1,
+                0,
+                &[
+                    ("RequestCount@0{EventSource=s3.amazonaws.com}", 1.0),
+                    ("ErrorCount@0{EventSource=ec2.amazonaws.com}", 1.0),
+                    ("ErrorCount@1{EventSource=s3.amazonaws.com}", 0.0),
+                ],
+            ),
+            (
+                "app.jsonl",
+                "x",
+                Format::JsonLines,
+                3,
+                2,
+                1,
+                &[("RequestCount@0{}", 2.0), ("HTTPCode_5XX_Count@0{}", 1.0), ("BytesReceived@1{}", 2048.0)],
+            ),
+        ];
+        for (name, key, format, records, malformed, skipped, expected) in cases {
+            let summary = summarize(&fixture(name)[..], &options(key)).unwrap();
+            assert_eq!(summary.format, Some(format), "{name}");
+            assert_eq!(
+                (summary.records, summary.malformed, summary.skipped),
+                (records, malformed, skipped),
+                "{name}"
+            );
+            let values = values(&summary);
+            for (metric, value) in expected {
+                assert_eq!(values.get(*metric), Some(value), "{name}: {metric} in {values:#?}");
+            }
+            // The same through gzip, found by its magic bytes.
+            assert_eq!(summarize(&gzip(&fixture(name))[..], &options(key)).unwrap(), summary, "{name} gzip");
+        }
+    }
+
+    #[test]
+    fn header_only_and_empty_logs_yield_nothing() {
+        let summary = summarize(&fixture("cloudfront-header-only.log")[..], &options("x")).unwrap();
+        assert_eq!((summary.format, summary.records, summary.skipped), (Some(Format::CloudFront), 0, 2));
+        assert!(summary.metrics.is_empty());
+        let empty = summarize(&b""[..], &options("x")).unwrap();
+        assert_eq!((empty.format, empty.records), (None, 0));
+        let empty_gzip = summarize(&gzip(b"")[..], &options("AWSLogs/1/vpcflowlogs/x.log.gz")).unwrap();
+        assert_eq!((empty_gzip.format, empty_gzip.records), (Some(Format::VpcFlow), 0));
+    }
+
+    #[test]
+    fn multi_member_gzip_and_zstd_frames_are_read_whole() {
+        let log = fixture("elb.log");
+        let (first, second) = log.split_at(log.len() / 2);
+        let mut members = gzip(first);
+        members.extend(gzip(second));
+        let plain = summarize(&log[..], &options("x")).unwrap();
+        assert_eq!(summarize(&members[..], &options("x")).unwrap(), plain);
+        let mut frames =
+            ruzstd::encoding::compress_to_vec(first, ruzstd::encoding::CompressionLevel::Fastest);
+        frames.extend(ruzstd::encoding::compress_to_vec(second, ruzstd::encoding::CompressionLevel::Fastest));
+        assert_eq!(summarize(&frames[..], &options("x")).unwrap(), plain);
+    }
+
+    #[test]
+    fn a_truncated_gzip_is_an_error_that_says_where() {
+        let log = fixture("alb.log").repeat(200);
+        let compressed = gzip(&log);
+        let truncated = &compressed[..compressed.len() * 2 / 3];
+        let error = summarize(truncated, &options("x")).unwrap_err();
+        let ReadError::Io { line, records, compressed_offset, .. } = &error else { panic!("{error:?}") };
+        assert!(*line > 0 && *records > 0, "{error}");
+        assert_eq!(*compressed_offset, truncated.len() as u64, "{error}");
+        assert!(!error.retryable(), "a broken object stays broken");
+        let mut corrupt = compressed.clone();
+        corrupt[20..40].fill(0xff);
+        assert!(summarize(&corrupt[..], &options("x")).is_err());
+    }
+
+    #[test]
+    fn bad_lines_are_counted_never_fatal() {
+        let mut log = fixture("elb.log");
+        log.extend_from_slice(b"2026-11-30T12:00:01Z shop\0classic\n");
+        log.extend_from_slice(b"2026-11-30T12:00:01Z \xff\xfe invalid utf-8\n");
+        log.extend_from_slice(&[b'x'; 300]);
+        log.push(b'\n');
+        let summary = summarize(&log[..], &ReadOptions { max_line_bytes: 250, ..options("x") }).unwrap();
+        assert_eq!((summary.records, summary.malformed), (5, 4));
+    }
+
+    #[test]
+    fn an_unknown_format_is_an_error_unless_named() {
+        let log = b"hello world\n";
+        assert!(matches!(summarize(&log[..], &options("x")), Err(ReadError::UnknownFormat)));
+        let named = summarize(&log[..], &ReadOptions { format: Some(Format::Elb), ..options("x") }).unwrap();
+        assert_eq!(named.malformed, 1);
+    }
+
+    #[test]
+    fn a_cancelled_read_stops() {
+        let cancel = AtomicBool::new(true);
+        let error =
+            summarize(&fixture("elb.log")[..], &ReadOptions { cancel: Some(&cancel), ..options("x") });
+        assert!(matches!(error, Err(ReadError::Cancelled { line: 0 })));
+    }
+
+    #[test]
+    fn several_logs_add_up() {
+        let mut summarizer = Summarizer::default();
+        summarizer.read(&fixture("elb.log")[..], &options("x")).unwrap();
+        summarizer.read(&fixture("elb.log")[..], &options("x")).unwrap();
+        let twice = summarizer.finish();
+        assert_eq!(values(&twice)["RequestCount@0{LoadBalancerName=shop-classic}"], 8.0);
+        let mut summarizer = Summarizer::default();
+        summarizer.read(&fixture("elb.log")[..], &options("x")).unwrap();
+        summarizer.read(&fixture("nlb.log")[..], &options("x")).unwrap();
+        assert_eq!(summarizer.finish().format, None, "mixed formats");
+    }
+}
