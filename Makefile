@@ -12,13 +12,15 @@ LAMBDA_ZIPS := $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap.zip)
 TFVARS := $(wildcard infra/terraform.tfvars)
 TF_VAR_FILE := $(if $(TFVARS),-var-file=terraform.tfvars,)
 
-.PHONY: help setup build test lint demo bench deploy-prerequisites deploy plan destroy clean
+.PHONY: help setup build test lint demo bench bench-logs fuzz deploy-prerequisites deploy plan destroy clean
 
 help:
 	@echo "make demo     run the whole product on a local AWS emulator (moto)"
 	@echo "make test     unit + integration tests (starts its own moto servers)"
 	@echo "make lint     rustfmt and clippy"
 	@echo "make bench    engine throughput (criterion), poller API calls per tick against moto, init times"
+	@echo "make bench-logs  log-processor vs pigz -dc and GoAccess on a generated 1M-line ALB log (installs both)"
+	@echo "make fuzz     the log parsers and event decoding over 200,000 random inputs each"
 	@echo "make build    release arm64 Lambda zips in target/lambda/*/bootstrap.zip"
 	@echo "make deploy   build, then terraform init + apply in infra/ (plan, destroy likewise)"
 
@@ -52,6 +54,20 @@ bench: setup
 	cargo run --quiet --package integration-tests --bin poller-bench
 	cargo build --release --package metric-poller --package log-processor
 	cargo run --quiet --package integration-tests --bin cold-start
+
+# pigz and GoAccess come from Debian's packages (as root, or through sudo).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+bench-logs: setup
+	@command -v pigz >/dev/null && command -v goaccess >/dev/null || $(SUDO) apt-get install -y -q pigz goaccess
+	cargo build --release --package autoscaler-cli
+	cargo build --package integration-tests --bin gen-alb-log
+	scripts/bench-logs.sh target/release/autoscaler target/debug/gen-alb-log target/bench-logs
+
+# Property-based fuzzing on stable Rust (cargo-fuzz needs nightly): many more cases than
+# the same tests run with in `make test`.
+fuzz:
+	PROPTEST_CASES=200000 cargo test --release --package log-processor --lib fuzz
 
 # Deployment: stop early, with one line saying what to do, when a prerequisite is missing.
 deploy-prerequisites:

@@ -74,6 +74,20 @@ data "aws_iam_policy_document" "poller" {
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${aws_s3_bucket.state.arn}/${local.state_prefix}/*"]
   }
+
+  # Without ListBucket, S3 answers a read of a missing object (the first state, the first
+  # lease) with 403 instead of 404.
+  statement {
+    sid       = "FindStateObjects"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.state.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.state_prefix}/*"]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "poller" {
@@ -88,6 +102,38 @@ data "aws_iam_policy_document" "processor" {
     sid       = "ReadLogs"
     actions   = ["s3:GetObject"]
     resources = ["${aws_s3_bucket.logs.arn}/${var.log_prefix}*"]
+  }
+
+  # Without ListBucket, S3 answers a read of a deleted log (or a missing marker) with 403
+  # instead of 404, and the processor would retry what it should acknowledge.
+  statement {
+    sid       = "FindLogs"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.logs.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.log_prefix}*"]
+    }
+  }
+
+  statement {
+    sid       = "IdempotencyMarkers"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${aws_s3_bucket.state.arn}/${local.processor_prefix}/*"]
+  }
+
+  statement {
+    sid       = "FindIdempotencyMarkers"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.state.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.processor_prefix}/*"]
+    }
   }
 
   statement {

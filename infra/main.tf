@@ -1,6 +1,7 @@
 locals {
-  policy_key   = "policy/policy.json"
-  state_prefix = "poller"
+  policy_key       = "policy/policy.json"
+  state_prefix     = "poller"
+  processor_prefix = "log-processor"
 
   # Zips built by `make build` (cargo lambda build --release --arm64 --output-format zip).
   functions = {
@@ -23,6 +24,7 @@ locals {
       concurrency = -1
       environment = {
         METRICS_NAMESPACE = var.metrics_namespace
+        STATE_URI         = "s3://${aws_s3_bucket.state.bucket}/${local.processor_prefix}"
       }
     }
   }
@@ -72,6 +74,28 @@ resource "aws_s3_bucket_versioning" "state" {
 
   versioning_configuration {
     status = "Enabled"
+  }
+}
+
+# Idempotency markers matter only while S3 may still redeliver an event.
+resource "aws_s3_bucket_lifecycle_configuration" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  rule {
+    id     = "expire-idempotency-markers"
+    status = "Enabled"
+
+    filter {
+      prefix = "${local.processor_prefix}/markers/"
+    }
+
+    expiration {
+      days = var.marker_retention_days
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
   }
 }
 

@@ -118,3 +118,14 @@ variable "tags" {
   type        = map(string)
   default     = { project = "lambda-autoscaler" }
 }
+
+variable "marker_retention_days" {
+  description = "Days the log processor's idempotency markers are kept (S3 redelivers events within hours)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.marker_retention_days >= 1
+    error_message = "marker_retention_days must be at least 1."
+  }
+}

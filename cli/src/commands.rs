@@ -294,8 +294,8 @@ fn summarize(files: &[PathBuf], format: &str, json: bool) -> Result<ExitCode, Er
     };
     let mut summarizer = log_processor::Summarizer::default();
     for file in files {
-        let input: Box<dyn Read> = if file.as_os_str() == "-" {
-            Box::new(io::stdin().lock())
+        let input: Box<dyn Read + Send> = if file.as_os_str() == "-" {
+            Box::new(io::stdin())
         } else {
             Box::new(File::open(file).map_err(|e| format!("{}: {e}", file.display()))?)
         };

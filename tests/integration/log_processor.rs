@@ -56,7 +56,7 @@ async fn request_counts(clients: &Clients) -> Vec<(i64, f64)> {
 }
 
 struct Setup {
-    _moto: Moto,
+    moto: Moto,
     clients: Clients,
 }
 
@@ -68,16 +68,19 @@ async fn setup() -> Setup {
     clients.s3.create_bucket().bucket(BUCKET).send().await.expect("CreateBucket");
     let log = gzip(&std::fs::read(fixture("logs/alb.log")).unwrap());
     clients.s3.put_object().bucket(BUCKET).key(KEY).body(log.into()).send().await.expect("PutObject");
-    Setup { _moto: moto, clients }
+    Setup { moto, clients }
 }
 
-/// A processor with idempotency markers under `s3://alb-logs/processor-state`.
-fn processor(s: &Setup) -> Processor<S3Objects> {
-    let config = ProcessorConfig {
+/// Idempotency markers under `s3://alb-logs/processor-state`.
+fn processor_config() -> ProcessorConfig {
+    ProcessorConfig {
         state: Some("s3://alb-logs/processor-state".parse().unwrap()),
         ..ProcessorConfig::default()
-    };
-    Processor::new(S3Objects::new(s.clients.s3.clone()), &s.clients, config)
+    }
+}
+
+fn processor(s: &Setup) -> Processor<S3Objects> {
+    Processor::new(S3Objects::new(s.clients.s3.clone()), &s.clients, processor_config())
 }
 
 #[tokio::test]
@@ -182,4 +185,104 @@ async fn a_permanent_error_fails_the_invocation_with_the_object_named() {
         processor(&s).process_object(&ObjectRef::new(BUCKET, "notes.txt"), "r2", None).await.unwrap_err();
     assert!(!error.retryable());
     assert!(error.to_string().contains("could not be detected"), "{error}");
+}
+
+#[tokio::test]
+async fn a_takeover_publishes_only_the_batches_not_yet_published() {
+    use integration_tests::fault_proxy::{Fault, FaultKind, FaultProxy};
+    let s = setup().await;
+    // 70 minutes of one request each: 70 × (LoadBalancer + TargetGroup) × 9 datums, two
+    // PutMetricData batches.
+    let template =
+        std::fs::read_to_string(fixture("logs/alb.log")).unwrap().lines().next().unwrap().to_owned();
+    let log: String = (0..70)
+        .map(|m| {
+            template
+                .replace("2026-11-30T12:00:01", &format!("2026-11-30T{:02}:{:02}:01", 12 + m / 60, m % 60))
+                + "\n"
+        })
+        .collect();
+    s.clients
+        .s3
+        .put_object()
+        .bucket(BUCKET)
+        .key("long.log")
+        .body(log.into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+
+    // The second batch is refused (a permanent error): the first is out, the marker says so.
+    let proxy = FaultProxy::start(
+        &s.moto.endpoint,
+        vec![Fault { matches: "Action=PutMetricData", kind: FaultKind::Deny, times: 1, after: 1 }],
+    )
+    .await;
+    let config = proxy.sdk_config(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await);
+    let failing = Processor::new(
+        S3Objects::new(s.clients.s3.clone()),
+        &Clients::new(&config, false),
+        processor_config(),
+    );
+    let object = ObjectRef::new(BUCKET, "long.log");
+    let error = failing.process_object(&object, "first", None).await.unwrap_err();
+    assert!(error.to_string().contains("AccessDenied") && !error.retryable(), "{error}");
+    assert_eq!(proxy.injected().len(), 1);
+
+    // The next delivery takes over from the failed marker and sends the second batch only.
+    let clients = Clients::new(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await, false);
+    let retry = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config());
+    let outcome = retry.process_object(&object, "second", None).await.unwrap();
+    assert!(matches!(outcome, ObjectOutcome::Processed { records: 70, .. }), "{outcome:?}");
+    assert_eq!(
+        clients.calls.by_operation().get("PutMetricData"),
+        Some(&1),
+        "{:?}",
+        clients.calls.by_operation()
+    );
+    // Every minute counted exactly once, in whichever batch it was.
+    let counts = request_counts(&s.clients).await;
+    assert_eq!(counts.len(), 2, "the query covers two minutes: {counts:?}");
+    assert!(counts.iter().all(|(_, n)| *n == 1.0), "{counts:?}");
+    let late = per_minute_at(&s.clients, "RequestCount", MINUTE_0 + 69 * 60).await;
+    assert_eq!(late, vec![(MINUTE_0 + 69 * 60, 1.0)]);
+}
+
+/// RequestCount per minute for the minute starting at `minute`.
+async fn per_minute_at(clients: &Clients, name: &str, minute: i64) -> Vec<(i64, f64)> {
+    let metric = Metric::builder()
+        .namespace(log_processor::config::DEFAULT_NAMESPACE)
+        .metric_name(name)
+        .dimensions(Dimension::builder().name("LoadBalancer").value(LOAD_BALANCER).build())
+        .build();
+    let output = clients
+        .cloudwatch
+        .get_metric_data()
+        .metric_data_queries(
+            MetricDataQuery::builder()
+                .id("m")
+                .metric_stat(MetricStat::builder().metric(metric).period(60).stat("Sum").build())
+                .build(),
+        )
+        .start_time(DateTime::from_secs(minute))
+        .end_time(DateTime::from_secs(minute + 60))
+        .send()
+        .await
+        .expect("GetMetricData");
+    let result = &output.metric_data_results()[0];
+    result.timestamps().iter().map(|t| t.secs()).zip(result.values().iter().copied()).collect()
+}
+
+#[tokio::test]
+async fn an_object_is_not_started_too_close_to_the_deadline() {
+    let s = setup().await;
+    let mut late = event("s3-object-created.json", "late");
+    // One second left, with the default five-second margin.
+    let deadline = std::time::SystemTime::now() + Duration::from_secs(1);
+    late.context.deadline = deadline.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let error = processor(&s).handle(late).await.unwrap_err().to_string();
+    assert!(error.contains("deadline is too near"), "{error}");
+    // Nothing was claimed: the retry processes it at once.
+    let summary = processor(&s).handle(event("s3-object-created.json", "retry")).await.unwrap();
+    assert_eq!(summary["objects"][0]["result"], "processed", "{summary}");
 }

@@ -303,7 +303,7 @@ async fn throttling_and_server_errors_are_retried_and_nothing_acts_twice() {
     // A minute before the second tick's datapoint, so that the two never share a period.
     put_metric(&s.config, "Load", "svc", 100.0, at(0) - Duration::from_secs(70)).await;
     let policy = write_policy(&s.dir, &[policy_group("svc", "Load", r#"{"average": 50}"#, "")]);
-    let fault = |matches, kind, times| Fault { matches, kind, times };
+    let fault = |matches, kind, times| Fault { matches, kind, times, after: 0 };
     let proxy = FaultProxy::start(
         &s.moto.endpoint,
         vec![
@@ -316,13 +316,7 @@ async fn throttling_and_server_errors_are_retried_and_nothing_acts_twice() {
         ],
     )
     .await;
-    let through_proxy = aws_config::SdkConfig::builder()
-        .endpoint_url(&proxy.endpoint)
-        .region(s.config.region().cloned())
-        .credentials_provider(s.config.credentials_provider().unwrap())
-        .retry_config(s.config.retry_config().unwrap().clone())
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .build();
+    let through_proxy = proxy.sdk_config(&s.config);
     let config = PollerConfig {
         policy: Some(PolicyLocation::Local(policy)),
         state: Some(S3Uri { bucket: STATE_BUCKET.into(), key: "faults".into() }),

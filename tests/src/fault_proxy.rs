@@ -6,6 +6,7 @@
 //! It speaks just enough HTTP/1.1 for the SDK's requests: `Content-Length` bodies, one
 //! request per upstream connection, and `Connection: close` on every response.
 
+use std::io::Read as _;
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,15 +21,19 @@ pub enum FaultKind {
     Unavailable,
     /// Forwarded (moto applies it), but the client gets a 500 instead of moto's answer.
     LoseResponse,
+    /// Not forwarded: 403 with the awsQuery `AccessDenied` error (permanent: not retried).
+    Deny,
 }
 
-/// Fail the next `times` requests whose request line or body contains `matches`
-/// (e.g. `Action=SetDesiredCapacity`, or `PUT /bucket/` for S3 writes).
+/// Fail `times` requests whose request line or body contains `matches` (e.g.
+/// `Action=SetDesiredCapacity`, or `PUT /bucket/` for S3 writes), after letting the first
+/// `after` of them through.
 #[derive(Clone, Debug)]
 pub struct Fault {
     pub matches: &'static str,
     pub kind: FaultKind,
     pub times: usize,
+    pub after: usize,
 }
 
 #[derive(Default)]
@@ -64,6 +69,11 @@ impl FaultProxy {
         FaultProxy { endpoint, rules }
     }
 
+    /// `config` with its endpoint replaced by this proxy's.
+    pub fn sdk_config(&self, config: &aws_config::SdkConfig) -> aws_config::SdkConfig {
+        config.to_builder().endpoint_url(&self.endpoint).build()
+    }
+
     /// The faults injected so far, in order.
     pub fn injected(&self) -> Vec<(&'static str, FaultKind)> {
         self.rules.lock().expect("rules").injected.clone()
@@ -78,18 +88,30 @@ impl FaultProxy {
 /// Serves one request of a client connection (the response says `Connection: close`).
 async fn serve(mut client: TcpStream, upstream: &str, rules: &Mutex<Rules>) -> std::io::Result<()> {
     let Some(request) = read_request(&mut client).await? else { return Ok(()) };
-    let text = String::from_utf8_lossy(&request);
-    let first_line = text.lines().next().unwrap_or_default();
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    let head_end = find(&request, b"\r\n\r\n").map_or(request.len(), |i| i + 4);
+    let head = String::from_utf8_lossy(&request[..head_end]);
+    let first_line = head.lines().next().unwrap_or_default();
+    // PutMetricData bodies over 10 KB arrive gzip-compressed: match on what they say.
+    let body = if head.to_ascii_lowercase().contains("content-encoding: gzip") {
+        let mut text = String::new();
+        let _ = flate2::read::MultiGzDecoder::new(&request[head_end..]).read_to_string(&mut text);
+        text
+    } else {
+        String::from_utf8_lossy(&request[head_end..]).into_owned()
+    };
     let fault = {
         let mut rules = rules.lock().expect("rules");
         let found = rules
             .faults
             .iter_mut()
             .find(|f| f.times > 0 && (first_line.contains(f.matches) || body.contains(f.matches)))
-            .map(|f| {
+            .and_then(|f| {
+                if f.after > 0 {
+                    f.after -= 1;
+                    return None;
+                }
                 f.times -= 1;
-                (f.matches, f.kind)
+                Some((f.matches, f.kind))
             });
         if let Some(injected) = found {
             rules.injected.push(injected);
@@ -104,6 +126,11 @@ async fn serve(mut client: TcpStream, upstream: &str, rules: &Mutex<Rules>) -> s
              <Message>Rate exceeded</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>",
         ),
         Some(FaultKind::Unavailable) => canned("503 Service Unavailable", ""),
+        Some(FaultKind::Deny) => canned(
+            "403 Forbidden",
+            "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>\
+             <Message>User is not authorized</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>",
+        ),
         Some(FaultKind::LoseResponse) => {
             forward(&request, upstream).await?;
             canned("500 Internal Server Error", "")

@@ -113,6 +113,9 @@ fn notification_items(value: &Value) -> Vec<Item> {
     let Some(records) = value.get("Records").and_then(Value::as_array) else {
         return vec![Item::Invalid(invalid("not an S3, SNS or EventBridge notification"))];
     };
+    if records.is_empty() {
+        return vec![Item::Ignored("a notification without records".into())];
+    }
     records
         .iter()
         .enumerate()
@@ -241,5 +244,71 @@ mod tests {
         assert!(
             matches!(&parse(&serde_json::json!({"hello": 1})), Delivery::Items(items) if matches!(items[..], [Item::Invalid(_)]))
         );
+    }
+}
+
+/// Fuzzing the event decoding on stable Rust: arbitrary JSON never panics, and every record
+/// comes back as an object, ignored, or invalid.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            prop_oneof![
+                Just("aws:s3".to_owned()),
+                Just("aws:sqs".to_owned()),
+                Just("aws:sns".to_owned()),
+                Just("ObjectCreated:Put".to_owned()),
+                Just("Notification".to_owned()),
+                "\\PC{0,20}"
+            ]
+            .prop_map(Value::from),
+        ];
+        let keys = prop_oneof![
+            Just("Records".to_owned()),
+            Just("eventSource".to_owned()),
+            Just("EventSource".to_owned()),
+            Just("eventName".to_owned()),
+            Just("s3".to_owned()),
+            Just("bucket".to_owned()),
+            Just("object".to_owned()),
+            Just("name".to_owned()),
+            Just("key".to_owned()),
+            Just("body".to_owned()),
+            Just("Sns".to_owned()),
+            Just("Message".to_owned()),
+            Just("Type".to_owned()),
+            Just("source".to_owned()),
+            Just("detail".to_owned()),
+            "[a-z]{1,5}"
+        ];
+        leaf.prop_recursive(5, 64, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::btree_map(keys.clone(), inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_payloads_never_panic(payload in json()) {
+            match parse(&payload) {
+                Delivery::Items(items) => prop_assert!(!items.is_empty()),
+                Delivery::Sqs(messages) => prop_assert!(messages.iter().all(|m| !m.items.is_empty())),
+            }
+        }
+
+        #[test]
+        fn arbitrary_keys_decode_or_fail_cleanly(raw in "\\PC{0,100}") {
+            let _ = decode_key(&raw);
+        }
     }
 }

@@ -3,7 +3,9 @@
 //! the read buffers, the line limit and the number of distinct minutes × dimensions.
 
 use std::io::{self, BufRead, BufReader, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use serde::Serialize;
 use shared::metrics::Datum;
@@ -79,14 +81,101 @@ impl ReadError {
 /// Counts the bytes read from the (compressed) source, to say where a failure happened.
 struct Counting<R> {
     inner: R,
-    count: std::rc::Rc<std::cell::Cell<u64>>,
+    count: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count.set(self.count.get() + n as u64);
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
+    }
+}
+
+/// Decompressed text from a thread of its own, in chunks over a bounded channel: with two
+/// cores, decompression and parsing overlap, and memory stays at `PIPE_CHUNKS` chunks.
+struct Pipe {
+    chunks: Receiver<io::Result<Vec<u8>>>,
+    spare: SyncSender<Vec<u8>>,
+    current: Vec<u8>,
+    position: usize,
+}
+
+const PIPE_CHUNK_BYTES: usize = 256 * 1024;
+const PIPE_CHUNKS: usize = 4;
+
+impl Pipe {
+    fn spawn<'scope, R: Read + Send + 'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        mut source: R,
+    ) -> Pipe {
+        let (chunk_tx, chunks) = sync_channel::<io::Result<Vec<u8>>>(PIPE_CHUNKS);
+        let (spare, spare_rx) = sync_channel::<Vec<u8>>(PIPE_CHUNKS + 2);
+        scope.spawn(move || {
+            loop {
+                let mut chunk = spare_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(PIPE_CHUNK_BYTES));
+                chunk.resize(PIPE_CHUNK_BYTES, 0);
+                let mut filled = 0;
+                let result = loop {
+                    match source.read(&mut chunk[filled..]) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => {
+                            filled += n;
+                            if filled == chunk.len() {
+                                break Ok(());
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                chunk.truncate(filled);
+                let end = filled < PIPE_CHUNK_BYTES;
+                // A send fails when the reader stopped early (an error, the deadline): stop too.
+                if filled > 0 && chunk_tx.send(Ok(chunk)).is_err() {
+                    return;
+                }
+                if let Err(e) = result {
+                    let _ = chunk_tx.send(Err(e));
+                    return;
+                }
+                if end {
+                    return;
+                }
+            }
+        });
+        Pipe { chunks, spare, current: Vec::new(), position: 0 }
+    }
+}
+
+impl Read for Pipe {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Pipe {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.position == self.current.len() {
+            match self.chunks.recv() {
+                Ok(Ok(chunk)) => {
+                    let used = std::mem::replace(&mut self.current, chunk);
+                    let _ = self.spare.try_send(used);
+                    self.position = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(&[]), // the decompressor is done
+            }
+        }
+        Ok(&self.current[self.position..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.position = (self.position + amount).min(self.current.len());
     }
 }
 
@@ -123,10 +212,14 @@ impl<R: BufRead> Read for ZstdFrames<R> {
 }
 
 /// Reads a whole log (gzip, zstd or plain, detected from its first bytes) and aggregates it.
-pub fn summarize(reader: impl Read, options: &ReadOptions<'_>) -> Result<Summary, ReadError> {
+pub fn summarize(reader: impl Read + Send, options: &ReadOptions<'_>) -> Result<Summary, ReadError> {
     let mut summarizer = Summarizer::default();
     summarizer.read(reader, options)?;
     Ok(summarizer.finish())
+}
+
+fn io_error(consumed: &AtomicU64, line: u64, records: u64, source: io::Error) -> ReadError {
+    ReadError::Io { line, records, compressed_offset: consumed.load(Ordering::Relaxed), source }
 }
 
 /// Aggregates several logs into one summary (`autoscaler logs summarize FILE...`).
@@ -148,30 +241,33 @@ impl Summarizer {
     }
 
     /// Reads one log into the totals. On error, what was read before it stays counted.
-    pub fn read(&mut self, reader: impl Read, options: &ReadOptions<'_>) -> Result<(), ReadError> {
-        let consumed = std::rc::Rc::new(std::cell::Cell::new(0));
-        let io_error = |line, records, source| ReadError::Io {
-            line,
-            records,
-            compressed_offset: consumed.get(),
-            source,
-        };
+    pub fn read(&mut self, reader: impl Read + Send, options: &ReadOptions<'_>) -> Result<(), ReadError> {
+        let consumed = Arc::new(AtomicU64::new(0));
         let mut buffered =
             BufReader::with_capacity(READ_BUFFER_BYTES, Counting { inner: reader, count: consumed.clone() });
-        let head = buffered.fill_buf().map_err(|e| io_error(0, 0, e))?;
-        let mut text: Box<dyn BufRead> = if head.starts_with(&GZIP_MAGIC) {
-            // Multi-member: concatenated gzip files are one valid stream.
-            Box::new(BufReader::with_capacity(
-                READ_BUFFER_BYTES,
-                flate2::bufread::MultiGzDecoder::new(buffered),
-            ))
-        } else if head.starts_with(&ZSTD_MAGIC) {
-            let frames = ZstdFrames::new(buffered).map_err(|e| io_error(0, 0, e))?;
-            Box::new(BufReader::with_capacity(READ_BUFFER_BYTES, frames))
-        } else {
-            Box::new(buffered)
-        };
+        let head = buffered.fill_buf().map_err(|source| io_error(&consumed, 0, 0, source))?;
+        let (gzip, zstd) = (head.starts_with(&GZIP_MAGIC), head.starts_with(&ZSTD_MAGIC));
+        std::thread::scope(|scope| {
+            let text: Box<dyn BufRead> = if gzip {
+                // Multi-member: concatenated gzip files are one valid stream.
+                Box::new(Pipe::spawn(scope, flate2::bufread::MultiGzDecoder::new(buffered)))
+            } else if zstd {
+                let frames = ZstdFrames::new(buffered).map_err(|e| io_error(&consumed, 0, 0, e))?;
+                Box::new(Pipe::spawn(scope, frames))
+            } else {
+                Box::new(buffered)
+            };
+            self.read_text(text, options, &consumed)
+        })
+    }
 
+    fn read_text(
+        &mut self,
+        mut text: Box<dyn BufRead + '_>,
+        options: &ReadOptions<'_>,
+        consumed: &AtomicU64,
+    ) -> Result<(), ReadError> {
+        let io_error = |line, records, source| io_error(consumed, line, records, source);
         let head = text.fill_buf().map_err(|e| io_error(0, 0, e))?;
         let format = if head.is_empty() {
             // An empty object: nothing to count, whatever its format.

@@ -338,3 +338,54 @@ mod tests {
         assert!("apache".parse::<Format>().unwrap_err().to_string().contains("alb, elb"));
     }
 }
+
+/// Fuzzing on stable Rust (cargo-fuzz needs a nightly toolchain, which this project's
+/// machines cannot install): every parser over arbitrary bytes, and over mutations of real
+/// lines, returns a result and never panics.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const SAMPLES: [&[u8]; 4] = [
+        b"http 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 \"GET http://www.example.com:80/ HTTP/1.1\" \"curl/7.46.0\" - - arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067",
+        b"2019-12-04\t21:02:31\tLAX1\t392\t192.0.2.100\tGET\td111111abcdef8.cloudfront.net\t/index.html\t200\t-\tMozilla\t-\t-\tHit\tSOX4\td1.net\thttps\t23\t0.001",
+        b"owner bucket [06/Feb/2019:00:00:38 +0000] 192.0.2.3 req 3E57 REST.GET.VERSIONING - \"GET /b?versioning HTTP/1.1\" 200 - 113 - 7 - \"-\" \"S3Console/0.4\" -",
+        b"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK",
+    ];
+
+    fn parse_all(line: &[u8]) {
+        for format in Format::ALL {
+            if let Some(mut parser) = LineParser::new(format, true) {
+                let _ = parser.parse(line);
+            }
+        }
+        let _ = format_from_content(line);
+        let _ = cloudtrail::read(line, &mut |_| {});
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes(line in proptest::collection::vec(any::<u8>(), 0..600)) {
+            parse_all(&line);
+        }
+
+        #[test]
+        fn mutated_real_lines(sample in 0..SAMPLES.len(), edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8), cut in any::<usize>()) {
+            let mut line = SAMPLES[sample].to_vec();
+            for (at, byte) in edits {
+                let at = at % line.len();
+                line[at] = byte;
+            }
+            line.truncate(cut % (line.len() + 1));
+            parse_all(&line);
+        }
+
+        #[test]
+        fn arbitrary_key_names(key in "\\PC{0,200}") {
+            let _ = format_from_key(&key);
+            let _ = cloudfront::distribution_id(&key);
+        }
+    }
+}
