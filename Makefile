@@ -9,10 +9,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 FUNCTIONS := metric-poller log-processor
 LAMBDA_ZIPS := $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap.zip)
-TFVARS := $(wildcard infra/terraform.tfvars)
-TF_VAR_FILE := $(if $(TFVARS),-var-file=terraform.tfvars,)
+TFVARS := infra/terraform.tfvars
 
-.PHONY: help setup build test lint demo bench bench-logs fuzz deploy-prerequisites deploy plan destroy clean
+.PHONY: help setup build test check-infra lint demo bench bench-logs fuzz deploy-prerequisites deploy plan destroy clean
 
 help:
 	@echo "make demo     run the whole product on a local AWS emulator (moto)"
@@ -37,9 +36,14 @@ build: setup
 	cargo lambda build --release --arm64 --output-format zip $(foreach f,$(FUNCTIONS),--package $(f))
 	@ls -l $(LAMBDA_ZIPS)
 
-test: setup
+test: setup check-infra
 	cargo build --workspace --bins
 	cargo test --workspace
+
+# Terraform cannot be downloaded here: infra/ is checked by checkov (PyPI) and by the HCL
+# tests in tests/integration/infra.rs and least_privilege.rs (run by cargo test).
+check-infra: setup
+	$(VENV)/bin/checkov --directory infra --framework terraform --compact --quiet --skip-download
 
 lint:
 	cargo fmt --all --check
@@ -77,18 +81,22 @@ deploy-prerequisites:
 	  || { echo "no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and AWS_REGION)"; exit 1; }
 	@[ -n "$${AWS_REGION:-}$${AWS_DEFAULT_REGION:-}$${AWS_PROFILE:-}" ] || [ -f "$${AWS_CONFIG_FILE:-$$HOME/.aws/config}" ] \
 	  || { echo "no AWS region: set AWS_REGION"; exit 1; }
+	@[ -f $(TFVARS) ] || { echo "$(TFVARS) not found: cp infra/examples/terraform.tfvars.example $(TFVARS) and edit it"; exit 1; }
+	@for name in state_bucket_name log_bucket_name pollers; do \
+	  grep -Eq "^[[:space:]]*$$name[[:space:]]*=" $(TFVARS) || { echo "$(TFVARS) does not set $$name (see infra/examples/terraform.tfvars.example)"; exit 1; }; \
+	done
 
 deploy: deploy-prerequisites build
 	terraform -chdir=infra init -input=false
-	terraform -chdir=infra apply -input=false $(TF_VAR_FILE)
+	terraform -chdir=infra apply -input=false -var-file=terraform.tfvars
 
 plan: deploy-prerequisites build
 	terraform -chdir=infra init -input=false
-	terraform -chdir=infra plan -input=false $(TF_VAR_FILE)
+	terraform -chdir=infra plan -input=false -var-file=terraform.tfvars
 
 destroy: deploy-prerequisites
 	terraform -chdir=infra init -input=false
-	terraform -chdir=infra destroy -input=false $(TF_VAR_FILE)
+	terraform -chdir=infra destroy -input=false -var-file=terraform.tfvars
 
 clean:
 	cargo clean

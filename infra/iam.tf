@@ -1,44 +1,12 @@
-data "aws_partition" "current" {}
-data "aws_region" "current" {}
-data "aws_caller_identity" "current" {}
+# What each function's code may call: exactly the AWS operations its source calls
+# (tests/integration/least_privilege.rs derives them from the source and compares), plus
+# the few the platform needs on its behalf, each explained where it is granted. The
+# function module adds writing to the function's own log group.
 
-data "aws_iam_policy_document" "lambda_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
-    }
-  }
-}
-
-# Each function may write only its own log group (the Lambda runtime's logging).
-data "aws_iam_policy_document" "logs" {
-  for_each = aws_cloudwatch_log_group.function
-
-  statement {
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${each.value.arn}:*"]
-  }
-}
-
-resource "aws_iam_role" "function" {
-  for_each = local.functions
-
-  name               = "${var.name_prefix}-${each.key}"
-  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
-}
-
-resource "aws_iam_role_policy" "logs" {
-  for_each = local.functions
-
-  name   = "logs"
-  role   = aws_iam_role.function[each.key].id
-  policy = data.aws_iam_policy_document.logs[each.key].json
-}
-
-# metric-poller: exactly the API operations its code calls.
+# A metric-poller: its groups, its metrics, its policy object, its state prefix.
 data "aws_iam_policy_document" "poller" {
+  for_each = var.pollers
+
   statement {
     sid       = "DiscoverGroups"
     actions   = ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeInstanceRefreshes"]
@@ -66,17 +34,18 @@ data "aws_iam_policy_document" "poller" {
   statement {
     sid       = "ReadPolicy"
     actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.state.arn}/${local.policy_key}"]
+    resources = ["${aws_s3_bucket.state.arn}/${local.policy_prefix}/${each.key}.json"]
   }
 
+  # HeadObject (the version of a corrupt state object) is authorized by s3:GetObject.
   statement {
     sid       = "StateAndLease"
     actions   = ["s3:GetObject", "s3:PutObject"]
-    resources = ["${aws_s3_bucket.state.arn}/${local.state_prefix}/*"]
+    resources = ["${aws_s3_bucket.state.arn}/${local.poller_prefix}/${each.key}/*"]
   }
 
-  # Without ListBucket, S3 answers a read of a missing object (the first state, the first
-  # lease) with 403 instead of 404.
+  # Not called by the code: without it S3 answers a read of a missing object (the first
+  # state, the first lease) with 403 instead of 404.
   statement {
     sid       = "FindStateObjects"
     actions   = ["s3:ListBucket"]
@@ -85,37 +54,17 @@ data "aws_iam_policy_document" "poller" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["${local.state_prefix}/*"]
+      values   = ["${local.poller_prefix}/${each.key}/*"]
     }
   }
 }
 
-resource "aws_iam_role_policy" "poller" {
-  name   = "metric-poller"
-  role   = aws_iam_role.function["metric-poller"].id
-  policy = data.aws_iam_policy_document.poller.json
-}
-
-# log-processor: read the log objects, publish metrics in its own namespace only.
+# The log processor: read logs, keep its markers, publish into its namespace only.
 data "aws_iam_policy_document" "processor" {
   statement {
     sid       = "ReadLogs"
     actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/${var.log_prefix}*"]
-  }
-
-  # Without ListBucket, S3 answers a read of a deleted log (or a missing marker) with 403
-  # instead of 404, and the processor would retry what it should acknowledge.
-  statement {
-    sid       = "FindLogs"
-    actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.logs.arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.log_prefix}*"]
-    }
+    resources = ["${local.log_bucket_arn}/${var.log_prefix}*"]
   }
 
   statement {
@@ -124,15 +73,17 @@ data "aws_iam_policy_document" "processor" {
     resources = ["${aws_s3_bucket.state.arn}/${local.processor_prefix}/*"]
   }
 
+  # Not called by the code: without it S3 answers a read of a deleted log (or a missing
+  # marker) with 403 instead of 404, and the processor would fail what it should acknowledge.
   statement {
-    sid       = "FindIdempotencyMarkers"
+    sid       = "FindLogsAndMarkers"
     actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.state.arn]
+    resources = [local.log_bucket_arn, aws_s3_bucket.state.arn]
 
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["${local.processor_prefix}/*"]
+      values   = ["${var.log_prefix}*", "${local.processor_prefix}/*"]
     }
   }
 
@@ -147,10 +98,12 @@ data "aws_iam_policy_document" "processor" {
       values   = [var.metrics_namespace]
     }
   }
-}
 
-resource "aws_iam_role_policy" "processor" {
-  name   = "log-processor"
-  role   = aws_iam_role.function["log-processor"].id
-  policy = data.aws_iam_policy_document.processor.json
+  # Not called by the code: Lambda delivers failed asynchronous events to the on-failure
+  # destination with the function's own role.
+  statement {
+    sid       = "OnFailureDestination"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.processor_failures.arn]
+  }
 }

@@ -1,16 +1,16 @@
-output "metric_poller_function_name" {
-  description = "Name of the metric-poller Lambda function."
-  value       = aws_lambda_function.function["metric-poller"].function_name
+output "poller_function_names" {
+  description = "The metric-poller functions, by key of var.pollers."
+  value       = { for k, m in module.poller : k => m.function_name }
 }
 
 output "log_processor_function_name" {
-  description = "Name of the log-processor Lambda function."
-  value       = aws_lambda_function.function["log-processor"].function_name
+  description = "The log-processor function."
+  value       = module.processor.function_name
 }
 
 output "log_bucket" {
   description = "Bucket whose new objects under log_prefix are turned into metrics."
-  value       = aws_s3_bucket.logs.bucket
+  value       = local.log_bucket_id
 }
 
 output "metrics_namespace" {
@@ -18,12 +18,17 @@ output "metrics_namespace" {
   value       = var.metrics_namespace
 }
 
-output "policy_uri" {
-  description = "Where the poller reads its policy document (written from var.policy)."
-  value       = "s3://${aws_s3_bucket.state.bucket}/${local.policy_key}"
+output "policy_uris" {
+  description = "Where each poller reads its policy document (written from var.pollers)."
+  value       = { for k, o in aws_s3_object.policy : k => "s3://${o.bucket}/${o.key}" }
 }
 
-output "state_uri" {
-  description = "Where the poller keeps its history and lease."
-  value       = "s3://${aws_s3_bucket.state.bucket}/${local.state_prefix}"
+output "state_bucket" {
+  description = "The pollers' state and leases (poller/<key>/), policies (policy/), the processor's markers (log-processor/markers/)."
+  value       = aws_s3_bucket.state.bucket
+}
+
+output "processor_failure_queue_url" {
+  description = "Log events the processor gave up on (inspect, fix, then redrive)."
+  value       = aws_sqs_queue.processor_failures.url
 }

@@ -4,13 +4,67 @@ variable "name_prefix" {
   default     = "lambda-autoscaler"
 
   validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,39}$", var.name_prefix))
-    error_message = "name_prefix must be 1-40 lowercase letters, digits or hyphens."
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,29}$", var.name_prefix))
+    error_message = "name_prefix must be 1-30 lowercase letters, digits or hyphens."
   }
 }
 
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = { project = "lambda-autoscaler" }
+}
+
+variable "state_bucket_name" {
+  description = "Name of the S3 bucket created for the policy documents, the pollers' state and leases, and the log processor's idempotency markers."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.state_bucket_name))
+    error_message = "state_bucket_name must be a valid S3 bucket name."
+  }
+}
+
+variable "pollers" {
+  description = "One metric-poller per entry (shard by giving each its own groups or tag selectors): its scaling policy in HCL (README, Scaling policies, has every field), written as JSON to the state bucket and re-read within a tick of a change; and its settings."
+  type = map(object({
+    policy                = any
+    tick_interval_seconds = optional(number, 10)
+    dry_run               = optional(bool, false)
+    timeout_seconds       = optional(number, 60)
+    memory_mb             = optional(number, 128)
+    reserved_concurrency  = optional(number, 1)
+  }))
+
+  validation {
+    condition     = length(var.pollers) > 0 && alltrue([for k, _ in var.pollers : can(regex("^[a-z0-9][a-z0-9-]{0,15}$", k))])
+    error_message = "pollers needs at least one entry, each keyed by 1-16 lowercase letters, digits or hyphens."
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.pollers) : can(length(p.policy.groups)) && try(length(p.policy.groups), 0) > 0])
+    error_message = "each poller's policy must be an object with a non-empty groups list."
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.pollers) : p.tick_interval_seconds >= 1 && p.tick_interval_seconds <= 60])
+    error_message = "tick_interval_seconds must be between 1 and 60."
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.pollers) : p.timeout_seconds >= 10 && p.timeout_seconds <= 900 && p.timeout_seconds > p.tick_interval_seconds])
+    error_message = "a poller's timeout_seconds must be between 10 and 900 and longer than its tick interval."
+  }
+}
+
+variable "create_log_bucket" {
+  description = "Create the log bucket (true), or use an existing one named log_bucket_name (false; its notification configuration is then replaced by this one, so the bucket must have no other notifications)."
+  type        = bool
+  default     = true
+}
+
 variable "log_bucket_name" {
-  description = "Name of the S3 bucket created to receive access logs (ALB, CloudFront, S3, VPC flow logs)."
+  description = "The bucket receiving access logs (ALB, ELB, CloudFront, S3, VPC flow logs, CloudTrail)."
   type        = string
 
   validation {
@@ -26,68 +80,30 @@ variable "log_prefix" {
 }
 
 variable "log_suffix" {
-  description = "Only objects whose key ends with this suffix are processed (e.g. \".log.gz\")."
+  description = "Only objects whose key ends with this suffix are processed (\"\" for all; e.g. \".gz\")."
   type        = string
-  default     = ".gz"
+  default     = ""
 }
 
-variable "state_bucket_name" {
-  description = "Name of the S3 bucket created for the poller's policy document, state and lease."
+variable "log_formats" {
+  description = "LOG_FORMATS for the processor: prefix=format pairs naming the format of keys under a prefix (detection decides elsewhere), e.g. \"cdn/=cloudfront\"."
   type        = string
+  default     = ""
 
   validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.state_bucket_name))
-    error_message = "state_bucket_name must be a valid S3 bucket name."
+    condition     = var.log_formats == "" || alltrue([for pair in split(",", var.log_formats) : can(regex("^[^=]*=(alb|elb|nlb|cloudfront|s3|vpcflow|cloudtrail|jsonl)$", trimspace(pair)))])
+    error_message = "log_formats must be prefix=format pairs separated by commas; formats: alb, elb, nlb, cloudfront, s3, vpcflow, cloudtrail, jsonl."
   }
-}
-
-variable "policy" {
-  description = "The scaling policy document, written in HCL (an object with a groups list; see README, Scaling policies). Terraform writes it as JSON to the state bucket; the poller re-reads it within a tick of a change."
-  type        = any
-
-  validation {
-    condition     = can(length(var.policy.groups)) && length(var.policy.groups) > 0
-    error_message = "policy must be an object with a non-empty groups list."
-  }
-}
-
-variable "tick_interval_seconds" {
-  description = "Seconds between the poller's evaluations within one invocation."
-  type        = number
-  default     = 10
-
-  validation {
-    condition     = var.tick_interval_seconds >= 1 && var.tick_interval_seconds <= 60
-    error_message = "tick_interval_seconds must be between 1 and 60."
-  }
-}
-
-variable "poller_reserved_concurrency" {
-  description = "Reserved concurrency of the poller (1: overlapping invocations are throttled; the S3 lease guards them anyway)."
-  type        = number
-  default     = 1
 }
 
 variable "metrics_namespace" {
-  description = "CloudWatch namespace the log processor publishes to."
+  description = "CloudWatch namespace the log processor publishes to (its role may publish nowhere else)."
   type        = string
   default     = "LambdaAutoscaler/Logs"
-}
-
-variable "dry_run" {
-  description = "When true the poller decides and logs but never changes a group."
-  type        = bool
-  default     = false
-}
-
-variable "poller_timeout_seconds" {
-  description = "Timeout of the metric-poller function."
-  type        = number
-  default     = 60
 
   validation {
-    condition     = var.poller_timeout_seconds >= 10 && var.poller_timeout_seconds <= 900
-    error_message = "poller_timeout_seconds must be between 10 and 900."
+    condition     = length(var.metrics_namespace) > 0 && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be non-empty and not start with AWS/ (reserved)."
   }
 }
 
@@ -102,6 +118,50 @@ variable "processor_timeout_seconds" {
   }
 }
 
+variable "processor_memory_mb" {
+  description = "Memory of the log-processor function (it streams: more memory buys CPU, not capacity)."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.processor_memory_mb >= 128 && var.processor_memory_mb <= 10240
+    error_message = "processor_memory_mb must be between 128 and 10240."
+  }
+}
+
+variable "processor_reserved_concurrency" {
+  description = "Reserved concurrency of the log processor (-1: none)."
+  type        = number
+  default     = -1
+
+  validation {
+    condition     = var.processor_reserved_concurrency >= -1
+    error_message = "processor_reserved_concurrency must be -1 or more."
+  }
+}
+
+variable "processor_max_retry_attempts" {
+  description = "Retries of a failed asynchronous (S3) invocation before it goes to the on-failure queue."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.processor_max_retry_attempts >= 0 && var.processor_max_retry_attempts <= 2
+    error_message = "processor_max_retry_attempts must be 0, 1 or 2."
+  }
+}
+
+variable "processor_max_event_age_seconds" {
+  description = "How long an S3 event may wait for a successful invocation before it goes to the on-failure queue."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.processor_max_event_age_seconds >= 60 && var.processor_max_event_age_seconds <= 21600
+    error_message = "processor_max_event_age_seconds must be between 60 and 21600."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the functions' CloudWatch log groups."
   type        = number
@@ -113,12 +173,6 @@ variable "log_retention_days" {
   }
 }
 
-variable "tags" {
-  description = "Tags added to every resource."
-  type        = map(string)
-  default     = { project = "lambda-autoscaler" }
-}
-
 variable "marker_retention_days" {
   description = "Days the log processor's idempotency markers are kept (S3 redelivers events within hours)."
   type        = number
@@ -127,5 +181,16 @@ variable "marker_retention_days" {
   validation {
     condition     = var.marker_retention_days >= 1
     error_message = "marker_retention_days must be at least 1."
+  }
+}
+
+variable "alarm_topic_arn" {
+  description = "SNS topic notified when an alarm fires or clears (errors, throttles, missed ticks, failed log events); null for none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:", var.alarm_topic_arn))
+    error_message = "alarm_topic_arn must be an SNS topic ARN."
   }
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod infra;
+mod least_privilege;
 mod log_processor;
 mod metric_poller;
 mod runtime_loop;

@@ -26,6 +26,9 @@ pub struct PollerConfig {
     pub emf: bool,
     /// `EMF_NAMESPACE` (default `LambdaAutoscaler/Poller`).
     pub emf_namespace: String,
+    /// `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda): the `FunctionName` dimension of the
+    /// per-invocation EMF metrics (`Ticks`, `SkippedTicks`).
+    pub function_name: String,
     /// `S3_FORCE_PATH_STYLE=true` for S3-compatible endpoints without virtual-host DNS.
     pub s3_force_path_style: bool,
 }
@@ -41,6 +44,7 @@ impl Default for PollerConfig {
             dry_run: false,
             emf: false,
             emf_namespace: "LambdaAutoscaler/Poller".to_owned(),
+            function_name: "metric-poller".to_owned(),
             s3_force_path_style: false,
         }
     }
@@ -73,6 +77,7 @@ impl PollerConfig {
             dry_run: env.bool_or("DRY_RUN", false)?,
             emf: env.bool_or("EMF", env.string("AWS_LAMBDA_FUNCTION_NAME").is_some())?,
             emf_namespace: env.string_or("EMF_NAMESPACE", "LambdaAutoscaler/Poller"),
+            function_name: env.string_or("AWS_LAMBDA_FUNCTION_NAME", "metric-poller"),
             s3_force_path_style: env.bool_or("S3_FORCE_PATH_STYLE", false)?,
         })
     }
@@ -95,6 +100,7 @@ mod tests {
         assert_eq!(config.state.unwrap().key, "poller");
         assert_eq!(config.tick_interval, Duration::from_secs(5));
         assert!(config.emf, "on by default on Lambda");
+        assert_eq!(config.function_name, "poller");
         let local = PollerConfig::from_env(&Env::from_pairs([("POLICY_URI", "policy.toml")])).unwrap();
         assert_eq!(local.policy, Some(PolicyLocation::Local("policy.toml".into())));
         assert!(!local.emf);

@@ -104,6 +104,16 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
             observed_only = summary.observed_only_ticks,
             "invocation done"
         );
+        if self.config().emf {
+            // Per function, so that each poller of a sharded deployment has its own alarm.
+            let function = [("FunctionName", self.config().function_name.as_str())];
+            let metrics = [
+                ("Ticks", f64::from(summary.ticks), shared::metrics::Unit::Count),
+                ("SkippedTicks", f64::from(summary.skipped_ticks), shared::metrics::Unit::Count),
+            ];
+            let ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis();
+            println!("{}", shared::emf::record(&self.config().emf_namespace, &function, &metrics, ms as u64));
+        }
         let failed_every_tick: Vec<String> =
             failures.into_iter().filter(|(_, n)| *n > 0 && *n == summary.ticks).map(|(g, _)| g).collect();
         if !failed_every_tick.is_empty() {
