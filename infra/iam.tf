@@ -99,6 +99,18 @@ data "aws_iam_policy_document" "processor" {
     }
   }
 
+  # The normalized output (a multipart upload: PutObject covers create, parts and
+  # completion; an upload that fails is aborted).
+  dynamic "statement" {
+    for_each = var.output_uri == null ? [] : [var.output_uri]
+
+    content {
+      sid       = "NormalizedOutput"
+      actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+      resources = ["arn:${data.aws_partition.current.partition}:s3:::${local.output_bucket}/${local.output_prefix}*"]
+    }
+  }
+
   # Not called by the code: Lambda delivers failed asynchronous events to the on-failure
   # destination with the function's own role.
   statement {

@@ -4,6 +4,11 @@ locals {
   processor_prefix = "log-processor"
   zips             = "${path.module}/../target/lambda"
   alarm_actions    = var.alarm_topic_arn == null ? [] : [var.alarm_topic_arn]
+
+  # OUTPUT_URI split into bucket and prefix, for the processor's role.
+  output        = var.output_uri == null ? null : regex("^s3://([^/]+)/?(.*)$", var.output_uri)
+  output_bucket = local.output == null ? null : local.output[0]
+  output_prefix = local.output == null ? null : local.output[1]
 }
 
 data "aws_partition" "current" {}

@@ -21,6 +21,7 @@ module "processor" {
       IDEMPOTENCY_TAKEOVER_SECONDS = tostring(var.processor_timeout_seconds + 60)
     },
     var.log_formats == "" ? {} : { LOG_FORMATS = var.log_formats },
+    var.output_uri == null ? {} : { OUTPUT_URI = var.output_uri },
   )
 }
 

@@ -96,6 +96,17 @@ variable "log_formats" {
   }
 }
 
+variable "output_uri" {
+  description = "OUTPUT_URI for the processor: s3://bucket/prefix receiving the parsed records as gzip NDJSON (<prefix>/<format>/dt=YYYY-MM-DD/...); null for none. Never under log_prefix of the log bucket."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.output_uri == null || can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$", var.output_uri))
+    error_message = "output_uri must look like s3://bucket/prefix."
+  }
+}
+
 variable "metrics_namespace" {
   description = "CloudWatch namespace the log processor publishes to (its role may publish nowhere else)."
   type        = string

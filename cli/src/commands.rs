@@ -1,5 +1,5 @@
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -297,7 +297,13 @@ fn summarize(files: &[PathBuf], format: &str, json: bool) -> Result<ExitCode, Er
         let input: Box<dyn Read + Send> = if file.as_os_str() == "-" {
             Box::new(io::stdin())
         } else {
-            Box::new(File::open(file).map_err(|e| format!("{}: {e}", file.display()))?)
+            let opened = File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let size = opened.metadata().map_or(0, |m| m.len());
+            if size >= PROGRESS_MIN_BYTES && io::stderr().is_terminal() {
+                Box::new(Progress::new(opened, size, file.display().to_string()))
+            } else {
+                Box::new(opened)
+            }
         };
         let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         let options = log_processor::ReadOptions {
@@ -334,6 +340,50 @@ fn summarize(files: &[PathBuf], format: &str, json: bool) -> Result<ExitCode, Er
         writeln!(out, "{:<20} {:<40} {:<20} {:>12}", datum.timestamp, dims.join(","), datum.name, value)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Files at least this large get a progress line on stderr (when it is a terminal).
+const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A reader that redraws `name: read / total MB (percent)` on stderr, at most ten times a second.
+struct Progress<R> {
+    inner: R,
+    read: u64,
+    total: u64,
+    name: String,
+    drawn: std::time::Instant,
+}
+
+impl<R> Progress<R> {
+    fn new(inner: R, total: u64, name: String) -> Self {
+        Self { inner, read: 0, total, name, drawn: std::time::Instant::now() }
+    }
+
+    fn draw(&self, done: bool) {
+        let mb = |b: u64| b as f64 / 1e6;
+        let percent = if self.total == 0 { 100.0 } else { 100.0 * self.read as f64 / self.total as f64 };
+        eprint!(
+            "\r{}: {:.0} / {:.0} MB ({percent:.0} %){}",
+            self.name,
+            mb(self.read),
+            mb(self.total),
+            if done { "\n" } else { "" }
+        );
+    }
+}
+
+impl<R: Read> Read for Progress<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if n == 0 {
+            self.draw(true);
+        } else if self.drawn.elapsed() >= Duration::from_millis(100) {
+            self.drawn = std::time::Instant::now();
+            self.draw(false);
+        }
+        Ok(n)
+    }
 }
 
 async fn process(object: &str, json: bool) -> Result<ExitCode, Error> {

@@ -28,7 +28,12 @@ const PLATFORM_ACTIONS: &[(&str, &str)] = &[
 ];
 
 /// Operations authorized by another operation's action.
-const ACTION_OF: &[(&str, &str)] = &[("s3:HeadObject", "s3:GetObject")];
+const ACTION_OF: &[(&str, &str)] = &[
+    ("s3:HeadObject", "s3:GetObject"),
+    ("s3:CreateMultipartUpload", "s3:PutObject"),
+    ("s3:UploadPart", "s3:PutObject"),
+    ("s3:CompleteMultipartUpload", "s3:PutObject"),
+];
 
 /// The SDK crates the functions use, with their IAM service prefixes.
 const SERVICES: &[(&str, &str)] =
@@ -198,7 +203,13 @@ fn actions_granted(files: &BTreeMap<String, Body>, document: &str) -> BTreeSet<S
     blocks.extend(documents(&files["modules/function/main.tf"], None));
     let mut actions = BTreeSet::new();
     for block in &blocks {
-        for statement in block.body().blocks().filter(|b| b.identifier() == "statement") {
+        // Statements, and the content of `dynamic "statement"` blocks (granted when enabled).
+        let dynamic = block
+            .body()
+            .blocks()
+            .filter(|b| b.identifier() == "dynamic")
+            .flat_map(|d| d.body().blocks().filter(|b| b.identifier() == "content"));
+        for statement in block.body().blocks().filter(|b| b.identifier() == "statement").chain(dynamic) {
             let Some(Expression::Array(items)) = attribute(statement, "actions") else {
                 panic!("no actions")
             };
@@ -232,7 +243,7 @@ fn each_role_grants_exactly_what_its_code_calls() {
         (
             "functions/log-processor",
             "processor",
-            &["cloudwatch:PutMetricData", "s3:GetObject", "s3:PutObject"][..],
+            &["cloudwatch:PutMetricData", "s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"][..],
         ),
     ] {
         let called = actions_called(crate_dir, &operations);

@@ -286,3 +286,46 @@ async fn an_object_is_not_started_too_close_to_the_deadline() {
     let summary = processor(&s).handle(event("s3-object-created.json", "retry")).await.unwrap();
     assert_eq!(summary["objects"][0]["result"], "processed", "{summary}");
 }
+
+#[tokio::test]
+async fn emf_mode_publishes_without_api_calls_and_still_once() {
+    let s = setup().await;
+    let config = ProcessorConfig { metrics_mode: log_processor::MetricsMode::Emf, ..processor_config() };
+    let clients = Clients::new(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await, false);
+    let processor = Processor::new(S3Objects::new(clients.s3.clone()), &clients, config);
+    let first = processor.handle(event("s3-object-created.json", "r1")).await.unwrap();
+    assert_eq!(first["objects"][0]["result"], "processed", "{first}");
+    let again = processor.handle(event("s3-object-created.json", "r2")).await.unwrap();
+    assert_eq!(again["objects"][0]["result"], "duplicate", "{again}");
+    let calls = clients.calls.by_operation();
+    assert_eq!(calls.get("PutMetricData"), None, "{calls:?}");
+}
+
+#[tokio::test]
+async fn normalized_records_are_written_as_gzip_ndjson_under_the_output_prefix() {
+    let s = setup().await;
+    let config =
+        ProcessorConfig { output: Some("s3://alb-logs/normalized".parse().unwrap()), ..processor_config() };
+    let processor = Processor::new(S3Objects::new(s.clients.s3.clone()), &s.clients, config);
+    let summary = processor.handle(event("s3-object-created.json", "r1")).await.unwrap();
+    assert_eq!(summary["objects"][0]["result"], "processed", "{summary}");
+    let listed = s.clients.s3.list_objects_v2().bucket(BUCKET).prefix("normalized/").send().await.unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(
+        keys[0].starts_with("normalized/alb/dt=2026-11-30/shop_alb_1_20261130T1205Z.log.gz-"),
+        "{}",
+        keys[0]
+    );
+    let body = s.clients.s3.get_object().bucket(BUCKET).key(keys[0]).send().await.unwrap();
+    let bytes = body.body.collect().await.unwrap().into_bytes();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text).unwrap();
+    let records: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 7);
+    assert_eq!(records[0]["dimensions"]["LoadBalancer"], LOAD_BALANCER);
+    assert_eq!(records[0]["format"], "alb");
+    // The output's own notification would come back: it is never processed.
+    let own = processor.process_object(&ObjectRef::new(BUCKET, keys[0]), "r2", None).await.unwrap();
+    assert!(matches!(own, ObjectOutcome::OwnObject { .. }), "{own:?}");
+}

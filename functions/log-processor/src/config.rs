@@ -10,15 +10,29 @@ use crate::formats::Format;
 pub const DEFAULT_NAMESPACE: &str = "LambdaAutoscaler/Logs";
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
 
+/// How metrics reach CloudWatch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsMode {
+    /// PutMetricData (distributions exact, as Values/Counts).
+    Api,
+    /// Embedded Metric Format records on stdout (no API calls; see `emf`).
+    Emf,
+}
+
 #[derive(Clone, Debug)]
 pub struct ProcessorConfig {
     /// `METRICS_NAMESPACE`: where the metrics are published.
     pub namespace: String,
+    /// `METRICS_MODE`: `api` (default) or `emf`.
+    pub metrics_mode: MetricsMode,
     /// `MAX_LINE_BYTES`: longer lines are counted as malformed and skipped.
     pub max_line_bytes: usize,
     /// `STATE_URI` (`s3://bucket/prefix`): idempotency markers, so that a redelivered event
     /// publishes nothing twice. Objects under it are never processed (recursion guard).
     pub state: Option<S3Uri>,
+    /// `OUTPUT_URI` (`s3://bucket/prefix`): the parsed records, normalized, as gzip NDJSON
+    /// (off when unset). Objects under it are never processed (recursion guard).
+    pub output: Option<S3Uri>,
     /// `LOG_FORMATS`: `prefix=format,...` (e.g. `cdn/=cloudfront`), overriding detection
     /// for keys under a prefix; the longest matching prefix wins.
     pub formats: Vec<(String, Format)>,
@@ -38,8 +52,10 @@ impl Default for ProcessorConfig {
     fn default() -> Self {
         Self {
             namespace: DEFAULT_NAMESPACE.to_owned(),
+            metrics_mode: MetricsMode::Api,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             state: None,
+            output: None,
             formats: Vec::new(),
             vpc_interface_dimension: false,
             takeover_after: Duration::from_secs(900),
@@ -80,10 +96,23 @@ impl ProcessorConfig {
                 uri.parse().map_err(|e: shared::s3uri::S3UriError| invalid("STATE_URI", &uri, e.to_string()))
             })
             .transpose()?;
+        let output = env
+            .string("OUTPUT_URI")
+            .map(|uri| {
+                uri.parse().map_err(|e: shared::s3uri::S3UriError| invalid("OUTPUT_URI", &uri, e.to_string()))
+            })
+            .transpose()?;
+        let metrics_mode = match env.string_or("METRICS_MODE", "api").as_str() {
+            "api" => MetricsMode::Api,
+            "emf" => MetricsMode::Emf,
+            other => return Err(invalid("METRICS_MODE", other, "must be api or emf")),
+        };
         Ok(Self {
             namespace: env.string_or("METRICS_NAMESPACE", DEFAULT_NAMESPACE),
+            metrics_mode,
             max_line_bytes: env.parse_or("MAX_LINE_BYTES", DEFAULT_MAX_LINE_BYTES)?,
             state,
+            output,
             formats: env.string("LOG_FORMATS").map(|v| parse_formats(&v)).transpose()?.unwrap_or_default(),
             vpc_interface_dimension: env.bool_or("VPC_INTERFACE_DIMENSION", false)?,
             takeover_after: Duration::from_secs(
@@ -107,9 +136,10 @@ impl ProcessorConfig {
 
     /// Objects the processor itself writes, which must never trigger it (recursion guard).
     pub fn is_own_object(&self, bucket: &str, key: &str) -> bool {
-        self.state
-            .as_ref()
-            .is_some_and(|s| s.bucket == bucket && key.starts_with(s.key.trim_end_matches('/')))
+        [&self.state, &self.output]
+            .into_iter()
+            .flatten()
+            .any(|s| s.bucket == bucket && key.starts_with(s.key.trim_end_matches('/')))
     }
 }
 
@@ -130,14 +160,20 @@ mod tests {
         assert_eq!(error.name, "LOG_FORMATS");
         assert!(error.message.contains("unknown log format \"apache\""), "{}", error.message);
         assert!(parse_formats("cdn").is_err());
+        let env = Env::from_pairs([("METRICS_MODE", "emf")]);
+        assert_eq!(ProcessorConfig::from_env(&env).unwrap().metrics_mode, MetricsMode::Emf);
+        let error = ProcessorConfig::from_env(&Env::from_pairs([("METRICS_MODE", "statsd")])).unwrap_err();
+        assert_eq!(error.name, "METRICS_MODE");
     }
 
     #[test]
-    fn the_state_prefix_is_never_processed() {
+    fn the_state_and_output_prefixes_are_never_processed() {
         let config = ProcessorConfig {
             state: Some("s3://logs/processor-state".parse().unwrap()),
+            output: Some("s3://logs/normalized".parse().unwrap()),
             ..Default::default()
         };
+        assert!(config.is_own_object("logs", "normalized/alb/dt=2026-11-30/x.ndjson.gz"));
         assert!(config.is_own_object("logs", "processor-state/markers/x.json"));
         assert!(!config.is_own_object("logs", "AWSLogs/x.gz"));
         assert!(!config.is_own_object("other", "processor-state/x"));

@@ -6,14 +6,16 @@
 
 mod aggregate;
 pub mod config;
+mod emf;
 pub mod event;
 mod fields;
 pub mod formats;
 pub mod idempotency;
 mod lines;
+mod output;
 mod read;
 
-pub use config::ProcessorConfig;
+pub use config::{MetricsMode, ProcessorConfig};
 pub use event::ObjectRef;
 pub use formats::Format;
 pub use read::{ReadError, ReadOptions, Summarizer, Summary, summarize};
@@ -98,6 +100,8 @@ pub enum ObjectError {
     DeadlineWhilePublishing { published: usize, total: usize },
     #[error("the parsing thread failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("writing the normalized output failed: {0}")]
+    Output(AwsError),
 }
 
 impl ObjectError {
@@ -113,6 +117,7 @@ impl ObjectError {
             | ObjectError::NoTimeLeft
             | ObjectError::DeadlineWhilePublishing { .. } => true,
             ObjectError::Join(_) => false,
+            ObjectError::Output(e) => e.retryable,
         }
     }
 }
@@ -162,6 +167,7 @@ pub struct EventSummary {
 
 pub struct Processor<S> {
     objects: S,
+    s3: aws_sdk_s3::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
     markers: Option<Markers>,
     config: ProcessorConfig,
@@ -177,7 +183,7 @@ impl<S: ObjectSource> Processor<S> {
         if markers.is_none() {
             tracing::warn!("STATE_URI is not set: a redelivered event publishes its metrics again");
         }
-        Self { objects, cloudwatch: clients.cloudwatch.clone(), markers, config }
+        Self { objects, s3: clients.s3.clone(), cloudwatch: clients.cloudwatch.clone(), markers, config }
     }
 
     /// The Lambda entry point. Direct, SNS and EventBridge deliveries: every item is
@@ -280,10 +286,10 @@ impl<S: ObjectSource> Processor<S> {
         };
         let version =
             opened.version_id.clone().or_else(|| opened.etag.clone()).or_else(|| object.etag.clone());
-        let mut held = match (&self.markers, version) {
+        let mut held = match (&self.markers, &version) {
             (Some(markers), Some(version)) => {
                 let takeover = self.config.takeover_after.as_secs() as i64;
-                match markers.claim(object, &version, owner, unix_now(), takeover).await? {
+                match markers.claim(object, version, owner, unix_now(), takeover).await? {
                     Claimed::Held(held) => Some(held),
                     Claimed::AlreadyDone => {
                         tracing::info!(%bucket, %key, "already published; redelivery acknowledged");
@@ -299,7 +305,8 @@ impl<S: ObjectSource> Processor<S> {
             (None, _) => None,
         };
 
-        let result = self.read_and_publish(object, opened, held.as_mut(), stop_at).await;
+        let identity = version.clone().unwrap_or_default();
+        let result = self.read_and_publish(object, &identity, opened, held.as_mut(), stop_at).await;
         if let (Err(error), Some(held), Some(markers)) = (&result, held.as_mut(), &self.markers) {
             // Let the next delivery take over at once, after the batches already out.
             let published = match error {
@@ -317,6 +324,7 @@ impl<S: ObjectSource> Processor<S> {
     async fn read_and_publish(
         &self,
         object: &ObjectRef,
+        version: &str,
         opened: OpenedObject,
         mut held: Option<&mut idempotency::Held>,
         stop_at: Option<SystemTime>,
@@ -338,7 +346,14 @@ impl<S: ObjectSource> Processor<S> {
         let (max_line_bytes, vpc_interface_dimension) =
             (self.config.max_line_bytes, self.config.vpc_interface_dimension);
         let flag = cancel.clone();
-        let summary = tokio::task::spawn_blocking(move || {
+        // The normalized output, if configured, is uploaded while the object is read.
+        let (parts, parts_rx) = tokio::sync::mpsc::channel(2);
+        let sink = self
+            .config
+            .output
+            .as_ref()
+            .map(|uri| output::NdjsonSink::new(uri, output_name(object, version), parts));
+        let parse = tokio::task::spawn_blocking(move || {
             let options = ReadOptions {
                 key: &key,
                 format,
@@ -346,28 +361,68 @@ impl<S: ObjectSource> Processor<S> {
                 vpc_interface_dimension,
                 cancel: Some(&flag),
             };
-            summarize(reader, &options)
-        })
-        .await;
+            let mut summarizer = match sink {
+                Some(sink) => Summarizer::with_sink(Box::new(sink)),
+                None => Summarizer::default(),
+            };
+            let read = summarizer.read(reader, &options);
+            // Ends the output stream either way, so that the uploader finishes.
+            let output_ok = summarizer.take_sink().is_none_or(|sink| sink.finish());
+            read.map(|()| (summarizer.finish(), output_ok))
+        });
+        let upload = async {
+            match &self.config.output {
+                Some(uri) => output::upload(&self.s3, &uri.bucket, parts_rx).await,
+                None => Ok(None),
+            }
+        };
+        let (summary, uploaded) = tokio::join!(parse, upload);
         if let Some(timer) = timer {
             timer.abort();
         }
-        let summary = summary??;
-
-        let batches = shared::metrics::request_batches(&summary.metrics);
-        let already = held.as_ref().map_or(0, |h| h.marker.published_batches).min(batches.len());
-        for (index, batch) in batches.iter().enumerate().skip(already) {
-            if stop_at.is_some_and(|s| SystemTime::now() >= s) {
-                return Err(ObjectError::DeadlineWhilePublishing { published: index, total: batches.len() });
-            }
-            shared::metrics::put_batch(&self.cloudwatch, &self.config.namespace, batch).await?;
-            let last = index + 1 == batches.len();
-            if let (Some(held), Some(markers), false) = (held.as_deref_mut(), &self.markers, last) {
-                markers.update(held, MarkerStatus::InProgress, index + 1, unix_now()).await?;
-            }
+        let (summary, output_ok) = summary??;
+        let output_key = uploaded.map_err(ObjectError::Output)?;
+        if !output_ok {
+            let broke = AwsError::other("UploadPart", "the normalized output stream broke off".into());
+            return Err(ObjectError::Output(broke));
         }
+        if let Some(key) = &output_key {
+            tracing::info!(bucket = %object.bucket, key = %object.key, output = %key, "normalized records written");
+        }
+
+        let already = held.as_ref().map_or(0, |h| h.marker.published_batches);
+        let batch_count = match self.config.metrics_mode {
+            // One batch: written to stdout at once, no call to fail half-way.
+            MetricsMode::Emf => {
+                if already == 0 {
+                    use std::io::Write as _;
+                    let mut out = std::io::stdout().lock();
+                    for record in emf::records(&self.config.namespace, &summary.metrics) {
+                        let _ = writeln!(out, "{record}");
+                    }
+                }
+                1
+            }
+            MetricsMode::Api => {
+                let batches = shared::metrics::request_batches(&summary.metrics);
+                for (index, batch) in batches.iter().enumerate().skip(already) {
+                    if stop_at.is_some_and(|s| SystemTime::now() >= s) {
+                        return Err(ObjectError::DeadlineWhilePublishing {
+                            published: index,
+                            total: batches.len(),
+                        });
+                    }
+                    shared::metrics::put_batch(&self.cloudwatch, &self.config.namespace, batch).await?;
+                    let last = index + 1 == batches.len();
+                    if let (Some(held), Some(markers), false) = (held.as_deref_mut(), &self.markers, last) {
+                        markers.update(held, MarkerStatus::InProgress, index + 1, unix_now()).await?;
+                    }
+                }
+                batches.len()
+            }
+        };
         if let (Some(held), Some(markers)) = (held, &self.markers) {
-            markers.update(held, MarkerStatus::Done, batches.len(), unix_now()).await?;
+            markers.update(held, MarkerStatus::Done, batch_count, unix_now()).await?;
         }
         let outcome = ObjectOutcome::Processed {
             bucket: object.bucket.clone(),
@@ -381,10 +436,25 @@ impl<S: ObjectSource> Processor<S> {
         tracing::info!(
             bucket = %object.bucket, key = %object.key, format = summary.format.map_or("none", Format::name), records = summary.records,
             malformed = summary.malformed, skipped = summary.skipped, datums = summary.metrics.len(),
-            batches = batches.len(), resumed_after = already, "object processed"
+            batches = batch_count, resumed_after = already, "object processed"
         );
         Ok(outcome)
     }
+}
+
+/// The output file's name: the source's file name and a hash of its identity, so that a
+/// retry of the same object version overwrites its output.
+fn output_name(object: &ObjectRef, version: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("{}\n{}\n{version}", object.bucket, object.key));
+    let id: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let file = object.key.rsplit('/').next().unwrap_or_default();
+    let file: String = file
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .take(100)
+        .collect();
+    format!("{file}-{id}")
 }
 
 enum ItemResult {

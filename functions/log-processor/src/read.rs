@@ -11,7 +11,7 @@ use serde::Serialize;
 use shared::metrics::Datum;
 
 use crate::aggregate::Aggregator;
-use crate::formats::{self, Format, LineParser, Parsed};
+use crate::formats::{self, Format, LineParser, Parsed, Record};
 use crate::lines::{Line, Lines};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -222,16 +222,36 @@ fn io_error(consumed: &AtomicU64, line: u64, records: u64, source: io::Error) ->
     ReadError::Io { line, records, compressed_offset: consumed.load(Ordering::Relaxed), source }
 }
 
+/// Receives every parsed record as well (the normalized output, `OUTPUT_URI`).
+pub trait RecordSink: Send {
+    fn record(&mut self, format: Format, record: &Record<'_>);
+
+    /// Ends the output; `false` if it failed.
+    fn finish(self: Box<Self>) -> bool;
+}
+
 /// Aggregates several logs into one summary (`autoscaler logs summarize FILE...`).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Summarizer {
     aggregator: Aggregator,
     summary: Summary,
     /// Whether logs of more than one format were read (the summary then names none).
     mixed: bool,
+    /// The format of the log being read.
+    current: Option<Format>,
+    sink: Option<Box<dyn RecordSink>>,
 }
 
 impl Summarizer {
+    /// Records also go to `sink`; [`Summarizer::take_sink`] gives it back.
+    pub fn with_sink(sink: Box<dyn RecordSink>) -> Self {
+        Self { sink: Some(sink), ..Self::default() }
+    }
+
+    pub fn take_sink(&mut self) -> Option<Box<dyn RecordSink>> {
+        self.sink.take()
+    }
+
     pub fn finish(mut self) -> Summary {
         if self.mixed {
             self.summary.format = None;
@@ -286,6 +306,7 @@ impl Summarizer {
             Some(seen) if seen != format => self.mixed = true,
             _ => self.summary.format = Some(format),
         }
+        self.current = Some(format);
         let distribution = match format {
             Format::CloudFront => formats::cloudfront::distribution_id(options.key),
             _ => None,
@@ -346,6 +367,9 @@ impl Summarizer {
             Parsed::Record(record) => {
                 self.summary.records += 1;
                 self.aggregator.add(&record);
+                if let (Some(sink), Some(format)) = (self.sink.as_mut(), self.current) {
+                    sink.record(format, &record);
+                }
             }
             Parsed::Skipped => self.summary.skipped += 1,
             Parsed::Malformed(_) => self.summary.malformed += 1,
