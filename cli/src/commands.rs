@@ -247,6 +247,10 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, Error> {
 }
 
 async fn poll(args: PollArgs) -> Result<ExitCode, Error> {
+    // Registered first: a Ctrl-C during a tick (or while starting) is kept and ends the
+    // loop after the tick; a listener created only at the sleep would miss it, and the
+    // process would then ignore Ctrl-C for good.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut config = PollerConfig::from_env(&Env::from_process())?;
     config.dry_run |= args.dry_run;
     if let Some(policy) = &args.policy {
@@ -279,7 +283,7 @@ async fn poll(args: PollArgs) -> Result<ExitCode, Error> {
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = tokio::signal::ctrl_c() => {
+            _ = interrupt.recv() => {
                 poller.release_lease(&owner).await;
                 return Ok(ExitCode::SUCCESS);
             }

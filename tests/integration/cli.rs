@@ -239,7 +239,15 @@ async fn poll_watch_ticks_until_interrupted_and_releases_its_lease() {
     tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
     let interrupted = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(interrupted.success());
-    let output = child.wait_with_output().unwrap();
+    // A process that ignored Ctrl-C would hang the test: wait on a thread, with a limit.
+    let pid = child.id();
+    let (done, waited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    let Ok(output) = waited.recv_timeout(std::time::Duration::from_secs(30)) else {
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        panic!("autoscaler poll --watch ignored Ctrl-C");
+    };
+    let output = output.unwrap();
     assert!(output.status.success(), "Ctrl-C is a clean exit");
     let ticks: Vec<serde_json::Value> =
         String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
