@@ -25,6 +25,17 @@ fn event(name: &str, request_id: &str) -> LambdaEvent<Value> {
 
 /// A statistic of an ALB metric per minute over the fixture's two minutes.
 async fn per_minute(clients: &Clients, name: &str, stat: &str) -> Vec<(i64, f64)> {
+    per_minute_between(clients, name, stat, MINUTE_0, MINUTE_0 + 120).await
+}
+
+/// A statistic of an ALB metric per minute from `start` to `end`, in time order.
+async fn per_minute_between(
+    clients: &Clients,
+    name: &str,
+    stat: &str,
+    start: i64,
+    end: i64,
+) -> Vec<(i64, f64)> {
     let metric = Metric::builder()
         .namespace(log_processor::config::DEFAULT_NAMESPACE)
         .metric_name(name)
@@ -39,8 +50,8 @@ async fn per_minute(clients: &Clients, name: &str, stat: &str) -> Vec<(i64, f64)
                 .metric_stat(MetricStat::builder().metric(metric).period(60).stat(stat).build())
                 .build(),
         )
-        .start_time(DateTime::from_secs(MINUTE_0))
-        .end_time(DateTime::from_secs(MINUTE_0 + 120))
+        .start_time(DateTime::from_secs(start))
+        .end_time(DateTime::from_secs(end))
         .send()
         .await
         .expect("GetMetricData");
@@ -244,33 +255,9 @@ async fn a_takeover_publishes_only_the_batches_not_yet_published() {
     let counts = request_counts(&s.clients).await;
     assert_eq!(counts.len(), 2, "the query covers two minutes: {counts:?}");
     assert!(counts.iter().all(|(_, n)| *n == 1.0), "{counts:?}");
-    let late = per_minute_at(&s.clients, "RequestCount", MINUTE_0 + 69 * 60).await;
-    assert_eq!(late, vec![(MINUTE_0 + 69 * 60, 1.0)]);
-}
-
-/// RequestCount per minute for the minute starting at `minute`.
-async fn per_minute_at(clients: &Clients, name: &str, minute: i64) -> Vec<(i64, f64)> {
-    let metric = Metric::builder()
-        .namespace(log_processor::config::DEFAULT_NAMESPACE)
-        .metric_name(name)
-        .dimensions(Dimension::builder().name("LoadBalancer").value(LOAD_BALANCER).build())
-        .build();
-    let output = clients
-        .cloudwatch
-        .get_metric_data()
-        .metric_data_queries(
-            MetricDataQuery::builder()
-                .id("m")
-                .metric_stat(MetricStat::builder().metric(metric).period(60).stat("Sum").build())
-                .build(),
-        )
-        .start_time(DateTime::from_secs(minute))
-        .end_time(DateTime::from_secs(minute + 60))
-        .send()
-        .await
-        .expect("GetMetricData");
-    let result = &output.metric_data_results()[0];
-    result.timestamps().iter().map(|t| t.secs()).zip(result.values().iter().copied()).collect()
+    let last = MINUTE_0 + 69 * 60;
+    let late = per_minute_between(&s.clients, "RequestCount", "Sum", last, last + 60).await;
+    assert_eq!(late, vec![(last, 1.0)]);
 }
 
 #[tokio::test]

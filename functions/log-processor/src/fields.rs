@@ -86,15 +86,10 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 /// The start of the minute, in Unix seconds, of an ISO-8601 UTC time such as
 /// `2018-07-02T22:23:00.186641Z`.
 pub fn iso8601_minute(bytes: &[u8]) -> Option<i64> {
-    if bytes.len() < 17 || bytes[4] != b'-' || bytes[7] != b'-' || bytes[10] != b'T' || bytes[13] != b':' {
+    if bytes.len() < 16 || bytes[10] != b'T' {
         return None;
     }
-    let (year, month, day) = (digits(&bytes[0..4])?, digits(&bytes[5..7])?, digits(&bytes[8..10])?);
-    let (hour, minute) = (digits(&bytes[11..13])?, digits(&bytes[14..16])?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
-    }
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60)
+    civil_minute(&bytes[..10], &bytes[11..])
 }
 
 /// The start of the minute of a date `YYYY-MM-DD` and a time `HH:MM[:SS]` (CloudFront).
