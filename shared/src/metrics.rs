@@ -115,19 +115,6 @@ pub fn request_batches(datums: &[Datum]) -> Vec<&[Datum]> {
     batches
 }
 
-/// Publishes the datums; returns the number of PutMetricData requests made.
-pub async fn publish(
-    client: &aws_sdk_cloudwatch::Client,
-    namespace: &str,
-    datums: &[Datum],
-) -> Result<usize, AwsError> {
-    let batches = request_batches(datums);
-    for batch in &batches {
-        put_batch(client, namespace, batch).await?;
-    }
-    Ok(batches.len())
-}
-
 /// One PutMetricData request (a batch from [`request_batches`]). Non-finite values (which
 /// CloudWatch rejects) must not reach here: callers build datums from counters and
 /// histograms, so this is checked, not filtered.

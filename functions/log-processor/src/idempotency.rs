@@ -32,6 +32,12 @@ pub struct Marker {
     pub published_batches: usize,
 }
 
+/// An object version's identity: the hex SHA-256 of its bucket, key and version (or ETag).
+pub fn object_id(object: &ObjectRef, version: &str) -> String {
+    let digest = Sha256::digest(format!("{}\n{}\n{}", object.bucket, object.key, version));
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// What to do about an object, given its marker.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -85,9 +91,7 @@ impl Markers {
 
     /// The marker's name: a hash, since bucket + key + version can exceed S3's key length.
     fn name(object: &ObjectRef, version: &str) -> String {
-        let digest = Sha256::digest(format!("{}\n{}\n{}", object.bucket, object.key, version));
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        format!("markers/{hex}.json")
+        format!("markers/{}.json", object_id(object, version))
     }
 
     /// Claims the object version for `owner` (conditional create or conditional takeover).

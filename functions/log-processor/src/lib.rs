@@ -445,9 +445,7 @@ impl<S: ObjectSource> Processor<S> {
 /// The output file's name: the source's file name and a hash of its identity, so that a
 /// retry of the same object version overwrites its output.
 fn output_name(object: &ObjectRef, version: &str) -> String {
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(format!("{}\n{}\n{version}", object.bucket, object.key));
-    let id: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let id = &idempotency::object_id(object, version)[..12];
     let file = object.key.rsplit('/').next().unwrap_or_default();
     let file: String = file
         .chars()

@@ -533,6 +533,17 @@ mod tests {
         }
     }
 
+    impl ScriptedGroups {
+        /// The next SetDesiredCapacity fails with the service's `code`.
+        fn reject_next_change(&self, code: &str, status: u16) {
+            self.set_results.lock().unwrap().push_back(Err(service_error(
+                "SetDesiredCapacity",
+                code,
+                status,
+            )));
+        }
+    }
+
     impl GroupController for &ScriptedGroups {
         async fn list_enabled_groups(&self) -> Result<Vec<GroupInfo>, AwsError> {
             Ok(vec![self.listed.clone()])
@@ -597,11 +608,7 @@ mod tests {
     async fn a_change_rejected_because_the_max_shrank_is_clamped_to_the_new_max() {
         let mut groups = ScriptedGroups::new(group(2, 20));
         groups.reread = group(2, 5);
-        groups.set_results.lock().unwrap().push_back(Err(service_error(
-            "SetDesiredCapacity",
-            "ValidationError",
-            400,
-        )));
+        groups.reject_next_change("ValidationError", 400);
         // 200 % on 2 at target 50 asks for 8; the default rate rules allow 6.
         let (outcome, state) = tick(&groups, 200.0).await;
         assert_eq!(*groups.set_calls.lock().unwrap(), [6, 5]);
@@ -614,11 +621,7 @@ mod tests {
     async fn a_rejected_change_that_the_new_bounds_make_moot_is_no_change() {
         let mut groups = ScriptedGroups::new(group(2, 20));
         groups.reread = group(2, 2);
-        groups.set_results.lock().unwrap().push_back(Err(service_error(
-            "SetDesiredCapacity",
-            "ValidationError",
-            400,
-        )));
+        groups.reject_next_change("ValidationError", 400);
         let (outcome, state) = tick(&groups, 200.0).await;
         assert_eq!(*groups.set_calls.lock().unwrap(), [6]);
         assert_eq!((outcome.action, outcome.desired), (Action::Unchanged, 2));
@@ -649,11 +652,7 @@ mod tests {
     #[tokio::test]
     async fn a_change_that_keeps_failing_is_reported_and_not_recorded() {
         let groups = ScriptedGroups::new(group(2, 20));
-        groups.set_results.lock().unwrap().push_back(Err(service_error(
-            "SetDesiredCapacity",
-            "ServiceUnavailable",
-            503,
-        )));
+        groups.reject_next_change("ServiceUnavailable", 503);
         let (outcome, state) = tick(&groups, 200.0).await;
         assert_eq!(outcome.action, Action::Failed);
         assert_eq!(outcome.desired, 2, "reported as the capacity the group still has");
