@@ -41,19 +41,9 @@ const SERVICES: &[(&str, &str)] =
 
 /// Each SDK operation's snake-case name → its IAM action (`s3:GetObject`).
 fn sdk_operations() -> BTreeMap<String, String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = std::process::Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline"])
-        .current_dir(workspace_root())
-        .output()
-        .expect("cargo metadata");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let mut operations = BTreeMap::new();
     for (krate, prefix) in SERVICES {
-        let package = metadata["packages"].as_array().unwrap().iter().find(|p| p["name"] == *krate).unwrap();
-        let manifest = PathBuf::from(package["manifest_path"].as_str().unwrap());
-        let dir = manifest.parent().unwrap().join("src/operation");
+        let dir = registry_source(krate).join("src/operation");
         for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
             let path = entry.unwrap().path();
             if path.is_dir() {
@@ -66,6 +56,34 @@ fn sdk_operations() -> BTreeMap<String, String> {
         }
     }
     operations
+}
+
+/// The unpacked source of `krate` at the version `Cargo.lock` pins, in the registry cache
+/// that building this test filled. Not `cargo metadata`: offline it needs every package of
+/// the lock file, other platforms' too, which a build on this platform never downloads.
+fn registry_source(krate: &str) -> PathBuf {
+    let lock = std::fs::read_to_string(workspace_root().join("Cargo.lock")).expect("Cargo.lock");
+    let lock: toml::Table = toml::from_str(&lock).expect("Cargo.lock parses");
+    let versions: Vec<&str> = lock["package"]
+        .as_array()
+        .expect("[[package]]")
+        .iter()
+        .filter(|p| p["name"].as_str() == Some(krate))
+        .filter_map(|p| p["version"].as_str())
+        .collect();
+    let [version] = versions[..] else {
+        panic!("{krate}: expected one version in Cargo.lock, found {versions:?}")
+    };
+    let cargo_home = std::env::var_os("CARGO_HOME").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").expect("HOME or CARGO_HOME")).join(".cargo")
+    });
+    let registries = cargo_home.join("registry/src");
+    let wanted = format!("{krate}-{version}");
+    std::fs::read_dir(&registries)
+        .unwrap_or_else(|e| panic!("{}: {e}", registries.display()))
+        .map(|entry| entry.unwrap().path().join(&wanted))
+        .find(|dir| dir.is_dir())
+        .unwrap_or_else(|| panic!("{wanted} is not unpacked under {}", registries.display()))
 }
 
 /// The calls in one function body: method calls with no arguments, and all called names.

@@ -2,6 +2,7 @@
 //! Build into one test binary; run with `make test`, which installs moto first.
 
 mod cli;
+mod demo;
 mod infra;
 mod least_privilege;
 mod log_processor;

@@ -1,6 +1,7 @@
 //! The test harness: a moto server of our own on a free loopback port, SDK configuration
 //! pointing at it, and helpers that create the AWS resources tests and the demo need.
 
+pub mod demo;
 pub mod fault_proxy;
 
 use std::net::{TcpListener, TcpStream};
