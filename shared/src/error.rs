@@ -21,6 +21,9 @@ pub struct AwsError {
     /// The HTTP status, when a response arrived.
     pub status: Option<u16>,
     pub retryable: bool,
+    /// Whether the request may have been applied though the call failed (see
+    /// [`AwsError::may_have_taken_effect`]).
+    outcome_unknown: bool,
     message: String,
     #[source]
     source: BoxError,
@@ -56,6 +59,16 @@ impl AwsError {
                     || status.is_some_and(|s| s == 429 || s >= 500)
             }
         };
+        // Only an answer the service gave before acting (a 4xx) proves nothing was applied.
+        // A 5xx may come after the work was done, and without an answer at all (timeout,
+        // lost or unreadable reply, connection broken after sending) nobody knows. Only a
+        // dispatch failure the SDK itself raised before sending (`is_user`) is definite.
+        let outcome_unknown = match &err {
+            SdkError::ConstructionFailure(_) => false,
+            SdkError::DispatchFailure(failure) => !failure.is_user(),
+            SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+            _ => status.is_none_or(|s| s >= 500),
+        };
         // The service's own words where it sent them; the SDK's full context (which, for
         // errors it has no type for, is a Debug dump) only for the rest.
         let message = match (err.code(), err.message(), status) {
@@ -66,7 +79,7 @@ impl AwsError {
             }
             _ => DisplayErrorContext(&err).to_string(),
         };
-        Self { operation, code, status, retryable, message, source: Box::new(err) }
+        Self { operation, code, status, retryable, outcome_unknown, message, source: Box::new(err) }
     }
 
     /// A failure outside the SDK's own error types (e.g. a body that broke off mid-stream).
@@ -76,9 +89,27 @@ impl AwsError {
             code: None,
             status: None,
             retryable: true,
+            outcome_unknown: true,
             message: message.clone(),
             source: message.into(),
         }
+    }
+
+    /// Whether the failed call may nevertheless have taken effect: no answer arrived
+    /// (timeout, lost or unreadable reply, connection broken after sending) or the answer
+    /// was a 5xx. `false` means a definite rejection (a 4xx such as `ValidationError`,
+    /// `AccessDenied` or `Throttling`): the service did not apply this request. Decided from
+    /// the last attempt; see [`AwsError::with_outcome_unknown`] for earlier ones.
+    pub fn may_have_taken_effect(&self) -> bool {
+        self.outcome_unknown
+    }
+
+    /// Marks the outcome unknown whatever the last attempt said: for a caller that saw an
+    /// earlier attempt of the same call go unanswered (the SDK retried it; a final 4xx
+    /// does not undo what that attempt may have done).
+    pub fn with_outcome_unknown(mut self) -> Self {
+        self.outcome_unknown = true;
+        self
     }
 
     /// True when the service returned this error code.
@@ -138,6 +169,8 @@ mod tests {
         ] {
             let error = service_error(code, status);
             assert_eq!(error.retryable, retryable, "{code:?} {status}");
+            // Whatever its retry class, a 4xx is a rejection; a 5xx may follow the work.
+            assert_eq!(error.may_have_taken_effect(), status >= 500, "{code:?} {status}");
             assert_eq!((error.code.as_deref(), error.status), (code, Some(status)));
         }
         assert!(service_error(Some("NoSuchKey"), 404).is_code("NoSuchKey"));
@@ -148,7 +181,24 @@ mod tests {
         let timeout: SdkError<GetObjectError, HttpResponse> = SdkError::timeout_error("read timed out");
         let error = AwsError::from_sdk("GetObject", timeout);
         assert!(error.retryable);
+        assert!(error.may_have_taken_effect(), "sent, never answered");
         assert_eq!((error.code, error.status), (None, None));
+        let lost: SdkError<GetObjectError, HttpResponse> = SdkError::response_error(
+            "unreadable reply",
+            HttpResponse::new(200.try_into().unwrap(), aws_smithy_types::body::SdkBody::empty()),
+        );
+        assert!(AwsError::from_sdk("GetObject", lost).may_have_taken_effect());
+        let unsent: SdkError<GetObjectError, HttpResponse> = SdkError::construction_failure("bad input");
+        assert!(!AwsError::from_sdk("GetObject", unsent).may_have_taken_effect());
+    }
+
+    #[test]
+    fn an_earlier_unanswered_attempt_makes_a_rejection_unknown() {
+        let rejected = service_error(Some("ValidationError"), 400);
+        assert!(!rejected.may_have_taken_effect());
+        let rejected = rejected.with_outcome_unknown();
+        assert!(rejected.may_have_taken_effect());
+        assert!(rejected.is_code("ValidationError"), "the code is kept");
     }
 
     #[test]

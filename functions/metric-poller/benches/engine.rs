@@ -44,6 +44,7 @@ fn bench_decide(c: &mut Criterion) {
                     ScaleEvent { time: now - 12, change: -1 },
                 ],
                 consecutive_failures: 0,
+                external_changes: Vec::new(),
             };
             (observation, history)
         })

@@ -1,7 +1,14 @@
 //! [`GroupController`] and [`MetricsSource`] over the AWS SDK.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
+
+use aws_sdk_autoscaling::config::interceptors::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_sdk_autoscaling::config::{ConfigBag, Intercept, RuntimeComponents};
 
 use aws_sdk_autoscaling::types::Filter;
 use aws_sdk_cloudwatch::primitives::DateTime;
@@ -106,15 +113,71 @@ impl GroupController for AutoScalingGroups {
     }
 
     async fn set_desired_capacity(&self, group: &str, desired: i32) -> Result<(), AwsError> {
+        let attempts = UnansweredAttempts::default();
         self.client
             .set_desired_capacity()
             .auto_scaling_group_name(group)
             .desired_capacity(desired)
             // The poller's own logic decides when to act; ASG cooldowns would only delay it.
             .honor_cooldown(false)
+            .customize()
+            .config_override(aws_sdk_autoscaling::config::Config::builder().interceptor(attempts.clone()))
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("SetDesiredCapacity", e))?;
+            .map_err(|e| {
+                let error = AwsError::from_sdk("SetDesiredCapacity", e);
+                // The SDK retried an attempt that may have been applied: a final rejection
+                // (e.g. a throttle) does not say the change was not made.
+                if attempts.seen() { error.with_outcome_unknown() } else { error }
+            })?;
+        Ok(())
+    }
+}
+
+/// Notes whether any attempt of one call was sent and left unanswered (no response, a 5xx,
+/// or a success it could not read), i.e. may have been applied.
+#[derive(Clone, Debug, Default)]
+struct UnansweredAttempts {
+    sent: Arc<AtomicBool>,
+    unanswered: Arc<AtomicBool>,
+}
+
+impl UnansweredAttempts {
+    fn seen(&self) -> bool {
+        self.unanswered.load(Ordering::SeqCst)
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Intercept for UnansweredAttempts {
+    fn name(&self) -> &'static str {
+        "UnansweredAttempts"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.sent.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.sent.swap(false, Ordering::SeqCst) {
+            let failed = context.output_or_error().is_none_or(|r| r.is_err());
+            let status = context.response().map(|r| r.status().as_u16());
+            if failed && status.is_none_or(|s| !(300..500).contains(&s)) {
+                self.unanswered.store(true, Ordering::SeqCst);
+            }
+        }
         Ok(())
     }
 }

@@ -19,7 +19,7 @@ mod tick;
 
 pub use aws::{AutoScalingGroups, CloudWatchMetrics};
 pub use config::PollerConfig;
-pub use invocation::InvocationSummary;
+pub use invocation::{Clock, InvocationSummary, SystemClock};
 pub use tick::{Action, GroupOutcome, Mode, Poller, PollerError, TickSummary};
 
 use std::collections::BTreeMap;

@@ -4,8 +4,10 @@
 //! One state object per poller (per `STATE_URI`) holds every group's history: one S3
 //! write per tick, whatever the number of groups. Writes are conditional on the version
 //! read, so a second writer is detected, never overwritten. A change of capacity is
-//! written down as `pending_change` *before* SetDesiredCapacity is called: if the poller
-//! dies in between, the next tick reconciles it from the group's actual capacity.
+//! written down as `pending_change` *before* SetDesiredCapacity is called, and stays there
+//! while its outcome is unknown (the poller died, or the call went unanswered): the next
+//! tick settles it from the group's actual capacity. `last_desired` is the capacity the
+//! poller last set or saw; a different one later is someone else's change.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -35,9 +37,13 @@ impl Default for PollerState {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct GroupState {
     pub history: History,
-    /// A SetDesiredCapacity about to be (or perhaps just) made.
+    /// A SetDesiredCapacity about to be made, or made with an unknown outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_change: Option<PendingChange>,
+    /// The desired capacity the poller last set or observed (absent in states written
+    /// before it existed: then nothing counts as external until the next tick).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_desired: Option<i32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,15 +53,42 @@ pub struct PendingChange {
     pub to: i32,
 }
 
+/// What the group's actual desired capacity said about the poller's last word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// The pending change took effect: recorded once, at the time it was made, so that
+    /// rate limits count it.
+    Made(PendingChange),
+    /// The pending change did not take effect: forgotten.
+    NotMade(PendingChange),
+    /// The group is not where the poller left it (nor at either end of a pending change):
+    /// someone else changed it, recorded as an external change.
+    External { from: i32, to: i32 },
+}
+
 impl GroupState {
-    /// Settles a pending change against the group's actual desired capacity: made (record
-    /// it, once) or not made (forget it).
-    pub fn reconcile(&mut self, actual_desired: i32) -> Option<PendingChange> {
-        let pending = self.pending_change.take()?;
-        if actual_desired == pending.to {
-            self.history.record_scaling(pending.time, pending.from, pending.to);
+    /// Settles the state against the group's actual desired capacity seen at `now`, before
+    /// anything is decided: a pending change is recorded if it took effect and forgotten if
+    /// not; a capacity nobody here set is an external change.
+    pub fn settle(&mut self, actual: i32, now: i64) -> Option<Settled> {
+        let last = self.last_desired.replace(actual);
+        let settled = match self.pending_change.take() {
+            Some(pending) if actual == pending.to => {
+                self.history.record_scaling(pending.time, pending.from, pending.to);
+                Settled::Made(pending)
+            }
+            Some(pending) if actual == pending.from => Settled::NotMade(pending),
+            // Whether ours took effect first is unknowable; the group's capacity is someone else's.
+            Some(pending) => Settled::External { from: pending.from, to: actual },
+            None => match last {
+                Some(last) if last != actual => Settled::External { from: last, to: actual },
+                _ => return None,
+            },
+        };
+        if let Settled::External { from, to } = settled {
+            self.history.record_external(now, from, to);
         }
-        Some(pending)
+        Some(settled)
     }
 }
 
@@ -260,10 +293,16 @@ pub fn merge_tick(mut theirs: PollerState, ours: &PollerState, now: i64) -> Poll
                 history.scale_events.push(*e);
             }
         }
+        for e in group.history.external_changes.iter().filter(|e| e.time == now) {
+            if !history.external_changes.contains(e) {
+                history.external_changes.push(*e);
+            }
+        }
         history.consecutive_failures = group.history.consecutive_failures;
         if group.pending_change.is_some_and(|p| p.time == now) {
             target.pending_change = group.pending_change;
         }
+        target.last_desired = group.last_desired;
     }
     theirs
 }
@@ -271,24 +310,47 @@ pub fn merge_tick(mut theirs: PollerState, ours: &PollerState, now: i64) -> Poll
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{ExternalChange, ScaleEvent};
+
+    fn pending(from: i32, to: i32) -> GroupState {
+        GroupState {
+            pending_change: Some(PendingChange { time: 100, from, to }),
+            last_desired: Some(from),
+            ..GroupState::default()
+        }
+    }
 
     #[test]
     fn a_pending_change_is_recorded_once_if_it_happened() {
-        let mut group = GroupState {
-            pending_change: Some(PendingChange { time: 100, from: 2, to: 5 }),
-            ..GroupState::default()
-        };
-        assert!(group.reconcile(5).is_some());
+        let mut group = pending(2, 5);
+        let made = PendingChange { time: 100, from: 2, to: 5 };
+        assert_eq!(group.settle(5, 110), Some(Settled::Made(made)));
+        assert_eq!(group.history.scale_events, [ScaleEvent { time: 100, change: 3 }], "at its own time");
+        assert_eq!(group.settle(5, 120), None, "settled once");
         assert_eq!(group.history.scale_events.len(), 1);
-        assert!(group.reconcile(5).is_none(), "settled once");
-        assert_eq!(group.history.scale_events.len(), 1);
+        assert!(group.history.external_changes.is_empty());
 
-        let mut group = GroupState {
-            pending_change: Some(PendingChange { time: 100, from: 2, to: 5 }),
-            ..GroupState::default()
-        };
-        group.reconcile(2);
-        assert!(group.history.scale_events.is_empty(), "the call never happened");
+        let mut group = pending(2, 5);
+        assert!(matches!(group.settle(2, 110), Some(Settled::NotMade(_))));
+        assert!(group.history.scale_events.is_empty(), "the call never took effect");
+        assert_eq!(group.pending_change, None);
+    }
+
+    #[test]
+    fn a_capacity_nobody_here_set_is_an_external_change() {
+        let mut group = GroupState { last_desired: Some(2), ..GroupState::default() };
+        assert_eq!(group.settle(2, 100), None);
+        assert_eq!(group.settle(6, 110), Some(Settled::External { from: 2, to: 6 }));
+        assert_eq!(group.history.external_changes, [ExternalChange { time: 110, from: 2, to: 6 }]);
+        assert_eq!(group.settle(6, 120), None, "seen once");
+        // Neither end of a pending change: someone else's too.
+        let mut group = pending(2, 4);
+        assert_eq!(group.settle(9, 110), Some(Settled::External { from: 2, to: 9 }));
+        assert!(group.history.scale_events.is_empty());
+        // A state written before `last_desired` existed has nothing to compare with.
+        let mut group = GroupState::default();
+        assert_eq!(group.settle(6, 100), None);
+        assert_eq!(group.last_desired, Some(6));
     }
 
     #[tokio::test]

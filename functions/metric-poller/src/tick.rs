@@ -13,7 +13,7 @@ use crate::discovery::{ManagedGroup, discover};
 use crate::engine::{self, Explanation, Observation};
 use crate::policy::{GroupPolicy, Query};
 use crate::policy_source::{PolicyLoadError, PolicySource};
-use crate::state::{PendingChange, PollerState, StateStore, merge_tick};
+use crate::state::{PendingChange, PollerState, Settled, StateStore, merge_tick};
 use crate::{GroupController, MetricsSource, PollerConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +26,24 @@ pub enum PollerError {
     State(#[source] StoreError),
     #[error("groups failed in every tick of the invocation: {}", .0.join(", "))]
     GroupsFailed(Vec<String>),
+    /// No tick of the invocation got as far as deciding a group; the last one's error.
+    #[error("all {ticks} tick(s) of the invocation failed")]
+    EveryTickFailed {
+        ticks: u32,
+        #[source]
+        last: Box<PollerError>,
+    },
+}
+
+impl PollerError {
+    /// The AWS service's error code beneath this error, if one answered.
+    pub fn aws_code(&self) -> Option<&str> {
+        match self {
+            Self::ListGroups(error) | Self::State(StoreError::Aws(error)) => error.code.as_deref(),
+            Self::EveryTickFailed { last, .. } => last.aws_code(),
+            _ => None,
+        }
+    }
 }
 
 impl From<PollerError> for lambda_runtime::Diagnostic {
@@ -35,6 +53,7 @@ impl From<PollerError> for lambda_runtime::Diagnostic {
             PollerError::ListGroups(_) => "PollerError.ListGroups",
             PollerError::State(_) => "PollerError.State",
             PollerError::GroupsFailed(_) => "PollerError.GroupsFailed",
+            PollerError::EveryTickFailed { .. } => "PollerError.EveryTickFailed",
         };
         Self { error_type: error_type.to_owned(), error_message: shared::error::error_chain(&err) }
     }
@@ -65,8 +84,13 @@ pub enum Action {
     ObservedOnly,
     /// The decision differs, but an instance refresh is running.
     InstanceRefresh,
-    /// SetDesiredCapacity failed.
+    /// The change was not made: SetDesiredCapacity was rejected (a 4xx), or its intent
+    /// could not be written to the state first.
     Failed,
+    /// SetDesiredCapacity failed in a way that may have reached AWS (no answer, or a 5xx):
+    /// the change stays pending in the state, and the next tick settles it from the group's
+    /// actual capacity before deciding anew. `desired` is the capacity asked for.
+    OutcomeUnknown,
 }
 
 /// What happened to one group in one tick.
@@ -93,6 +117,9 @@ pub struct TickSummary {
     pub mode: Mode,
     pub groups: Vec<GroupOutcome>,
     pub warnings: Vec<String>,
+    /// What failed in this tick outside any one group (the state write after acting).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
     /// AWS requests this tick made (every HTTP attempt), when counted.
     pub api_calls: u64,
     pub duration_ms: u64,
@@ -142,16 +169,24 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
         now: SystemTime,
         lease_seconds: i64,
     ) -> Result<TickSummary, PollerError> {
+        let started = Instant::now();
         let calls_before = self.calls.as_ref().map_or(0, CallCounter::total);
-        let held = self
-            .state
-            .acquire_lease(owner, unix_seconds(now), lease_seconds)
-            .await
-            .map_err(PollerError::State)?;
-        let mut summary = self.tick(now, if held { Mode::Act } else { Mode::ObserveOnly }).await?;
-        // Count the lease's requests too.
-        summary.api_calls = self.calls.as_ref().map_or(0, |c| c.total() - calls_before);
-        Ok(summary)
+        let tick = match self.state.acquire_lease(owner, unix_seconds(now), lease_seconds).await {
+            Ok(held) => self.tick(now, if held { Mode::Act } else { Mode::ObserveOnly }).await,
+            Err(error) => Err(PollerError::State(error)),
+        };
+        let api_calls = || self.calls.as_ref().map_or(0, |c| c.total() - calls_before);
+        match tick {
+            Ok(mut summary) => {
+                // Count the lease's requests too.
+                summary.api_calls = api_calls();
+                Ok(summary)
+            }
+            Err(error) => {
+                self.report_failure(&error, unix_seconds(now), api_calls(), started);
+                Err(error)
+            }
+        }
     }
 
     pub async fn release_lease(&self, owner: &str) {
@@ -194,8 +229,9 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
             match self.metrics.latest_values(&queries, now - self.config.metrics_end_offset).await {
                 Ok(values) => values,
                 Err(error) => {
-                    // Every group then lacks data: the missing-data rules hold them.
-                    tracing::error!(%error, "reading metrics failed");
+                    // Every group then lacks data and fails this tick: the missing-data
+                    // rules hold them (or move them to their fallback).
+                    tracing::error!(%error, code = error.code.as_deref(), "reading metrics failed");
                     metrics_error = Some(error.to_string());
                     BTreeMap::new()
                 }
@@ -211,11 +247,22 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
         state.groups.retain(|name, _| discovery.managed.iter().any(|m| m.info.name == *name));
 
         let mut outcomes = Vec::with_capacity(discovery.managed.len());
+        let mut errors = Vec::new();
         for (gi, managed) in discovery.managed.iter().enumerate() {
             let policy = &document.groups[managed.policy_index];
             let group_state = state.groups.entry(managed.info.name.clone()).or_default();
-            if let Some(pending) = group_state.reconcile(managed.info.desired_capacity) {
-                tracing::info!(group = %managed.info.name, ?pending, actual = managed.info.desired_capacity, "reconciled a change of an interrupted tick");
+            let actual = managed.info.desired_capacity;
+            match group_state.settle(actual, now_s) {
+                Some(Settled::Made(pending)) => {
+                    tracing::info!(group = %managed.info.name, ?pending, actual, "a change of unknown outcome took effect: recorded once")
+                }
+                Some(Settled::NotMade(pending)) => {
+                    tracing::info!(group = %managed.info.name, ?pending, actual, "a change of unknown outcome did not take effect")
+                }
+                Some(Settled::External { from, to }) => {
+                    tracing::info!(group = %managed.info.name, from, to, "external change: it stands for the scale-down window")
+                }
+                None => {}
             }
             let metrics: BTreeMap<String, Option<f64>> = policy
                 .metrics
@@ -253,7 +300,7 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
 
         if mode == Mode::Act {
             let version =
-                self.act(&mut outcomes, &discovery.managed, &mut state, version, now_s, &mut warnings).await;
+                self.act(&mut outcomes, &discovery.managed, &mut state, version, now_s, &mut errors).await;
             *cached = version.map(|v| (state, v));
         }
         drop(cached);
@@ -263,6 +310,7 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
             mode,
             groups: outcomes,
             warnings,
+            errors,
             api_calls: self.calls.as_ref().map_or(0, |c| c.total() - calls_before),
             duration_ms: started.elapsed().as_millis() as u64,
         };
@@ -279,13 +327,13 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
         state: &mut PollerState,
         mut version: Version,
         now: i64,
-        warnings: &mut Vec<String>,
+        errors: &mut Vec<String>,
     ) -> Option<Version> {
         let planned: Vec<usize> =
             (0..outcomes.len()).filter(|&i| outcomes[i].action == Action::Scaled).collect();
         if !planned.is_empty() {
             // Write the intent first: if this process dies after SetDesiredCapacity, the next
-            // tick finds it and reconciles against the group's actual capacity.
+            // tick finds it and settles it against the group's actual capacity.
             for &i in &planned {
                 let group = state.groups.get_mut(&outcomes[i].group).expect("state entry");
                 group.pending_change =
@@ -294,21 +342,40 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
             match self.state.save(state, &version).await {
                 Ok(next) => version = next,
                 Err(error) => {
-                    let message = format!("state not written ({error}): no group changed this tick");
-                    tracing::error!(%error, "state write before acting failed; not acting");
-                    warnings.push(message);
+                    // Acting without the intent on record could not be settled after a crash.
+                    let message = format!(
+                        "not changed: writing the intent to the state failed: {}",
+                        shared::error::error_chain(&error)
+                    );
                     for &i in &planned {
-                        outcomes[i].action = Action::ObservedOnly;
+                        outcomes[i].action = Action::Failed;
+                        outcomes[i].error = Some(message.clone());
+                        outcomes[i].desired = outcomes[i].current;
                     }
                     return None;
                 }
             }
             for &i in &planned {
                 self.change(&mut outcomes[i], &managed[i]).await;
-                let group = state.groups.get_mut(&outcomes[i].group).expect("state entry");
-                group.pending_change = None;
-                if outcomes[i].action == Action::Scaled {
-                    group.history.record_scaling(now, outcomes[i].current, outcomes[i].desired);
+                let outcome = &outcomes[i];
+                let group = state.groups.get_mut(&outcome.group).expect("state entry");
+                match outcome.action {
+                    Action::Scaled => {
+                        group.pending_change = None;
+                        group.history.record_scaling(now, outcome.current, outcome.desired);
+                        group.last_desired = Some(outcome.desired);
+                    }
+                    // Kept, with what was last asked for: the next tick settles it.
+                    Action::OutcomeUnknown => {
+                        group.pending_change =
+                            Some(PendingChange { time: now, from: outcome.current, to: outcome.desired })
+                    }
+                    Action::Unchanged => {
+                        // A rejected change the group's new bounds made moot: it is there.
+                        group.pending_change = None;
+                        group.last_desired = Some(outcome.desired);
+                    }
+                    _ => group.pending_change = None,
                 }
             }
         }
@@ -330,15 +397,14 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
                         Some(next)
                     }
                     Err(error) => {
-                        warnings.push(format!("state not written: {error}"));
+                        errors.push(format!("state not written: {}", shared::error::error_chain(&error)));
                         None
                     }
                 }
             }
             Err(error) => {
-                // Pending changes stay recorded in the object; the next tick reconciles them.
-                tracing::error!(%error, "state write failed");
-                warnings.push(format!("state not written: {error}"));
+                // Pending changes stay recorded in the object; the next tick settles them.
+                errors.push(format!("state not written: {}", shared::error::error_chain(&error)));
                 None
             }
         }
@@ -380,6 +446,11 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
                 outcome.action = Action::Scaled;
                 outcome.desired = desired;
             }
+            Err(error) if error.may_have_taken_effect() => {
+                outcome.action = Action::OutcomeUnknown;
+                outcome.error = Some(error.to_string());
+                outcome.desired = desired;
+            }
             Err(error) => {
                 outcome.action = Action::Failed;
                 outcome.error = Some(error.to_string());
@@ -407,6 +478,10 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
         for warning in &summary.warnings {
             tracing::warn!("{warning}");
         }
+        for error in &summary.errors {
+            tracing::error!("{error}");
+        }
+        failed += summary.errors.len();
         tracing::info!(
             mode = ?summary.mode, groups = summary.groups.len(), changed, failed,
             api_calls = summary.api_calls, duration_ms = summary.duration_ms, "tick"
@@ -432,6 +507,25 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
                 ("Errors", failed as f64, Unit::Count),
             ];
             println!("{}", shared::emf::record(ns, &[], &tick, ms));
+        }
+    }
+
+    /// A tick that failed before deciding any group: logged with the service's error code,
+    /// and one error in the tick's EMF record.
+    fn report_failure(&self, error: &PollerError, time: i64, api_calls: u64, started: Instant) {
+        let duration_ms = started.elapsed().as_millis() as u64;
+        tracing::error!(
+            error = %shared::error::error_chain(error), code = error.aws_code(), api_calls, duration_ms,
+            "tick failed"
+        );
+        if self.config.emf {
+            let tick = [
+                ("TickDuration", duration_ms as f64 / 1000.0, Unit::Seconds),
+                ("ApiCalls", api_calls as f64, Unit::Count),
+                ("GroupsEvaluated", 0.0, Unit::Count),
+                ("Errors", 1.0, Unit::Count),
+            ];
+            println!("{}", shared::emf::record(&self.config.emf_namespace, &[], &tick, time as u64 * 1000));
         }
     }
 }
@@ -467,6 +561,9 @@ impl std::fmt::Display for TickSummary {
         for warning in &self.warnings {
             writeln!(f, "warning: {warning}")?;
         }
+        for error in &self.errors {
+            writeln!(f, "error: {error}")?;
+        }
         if self.mode == Mode::ObserveOnly {
             writeln!(f, "(observed only: another poller holds the lease)")?;
         }
@@ -476,10 +573,12 @@ impl std::fmt::Display for TickSummary {
 
 #[cfg(test)]
 mod tests {
-    //! The acting paths that need a misbehaving Auto Scaling API, over trait doubles.
+    //! The acting paths that need a misbehaving Auto Scaling API, over trait doubles, with
+    //! time passed in (a virtual clock for the invocation loop).
 
     use std::collections::VecDeque;
     use std::sync::Mutex;
+    use std::time::Duration;
 
     use aws_sdk_autoscaling::error::SdkError;
     use aws_sdk_autoscaling::operation::set_desired_capacity::SetDesiredCapacityError;
@@ -487,6 +586,8 @@ mod tests {
 
     use super::*;
     use crate::GroupInfo;
+    use crate::engine::ExternalChange;
+    use crate::invocation::Clock;
     use crate::policy_source::PolicyLocation;
     use crate::state::MemoryState;
 
@@ -500,6 +601,11 @@ mod tests {
         AwsError::from_sdk(operation, SdkError::service_error(error, response))
     }
 
+    /// A request sent and never answered.
+    fn timeout(operation: &'static str) -> AwsError {
+        AwsError::from_sdk(operation, SdkError::<SetDesiredCapacityError, _>::timeout_error("no reply"))
+    }
+
     fn group(desired: i32, max: i32) -> GroupInfo {
         GroupInfo {
             name: "svc".into(),
@@ -511,13 +617,28 @@ mod tests {
         }
     }
 
-    /// An Auto Scaling API whose answers the test scripts.
+    /// What one SetDesiredCapacity call does.
+    enum Answer {
+        /// Applied and answered.
+        Accept,
+        /// Not applied; the service's error.
+        Reject(AwsError),
+        /// Applied, but the answer never arrives.
+        LoseReply,
+        /// Not applied, and the caller cannot tell (a 5xx).
+        FailUnapplied,
+    }
+
+    /// An Auto Scaling API over one group, whose answers the test scripts.
     struct ScriptedGroups {
-        listed: GroupInfo,
+        /// The group as it is: SetDesiredCapacity changes it when applied.
+        group: Mutex<GroupInfo>,
         /// What DescribeAutoScalingGroups for one group returns (after a rejected change).
         reread: GroupInfo,
         refresh: Mutex<Option<Result<bool, AwsError>>>,
-        set_results: Mutex<VecDeque<Result<(), AwsError>>>,
+        /// How the next listings fail; then they succeed.
+        list_failures: Mutex<VecDeque<AwsError>>,
+        set_answers: Mutex<VecDeque<Answer>>,
         set_calls: Mutex<Vec<i32>>,
     }
 
@@ -525,28 +646,43 @@ mod tests {
         fn new(listed: GroupInfo) -> Self {
             Self {
                 reread: listed.clone(),
-                listed,
+                group: Mutex::new(listed),
                 refresh: Mutex::new(Some(Ok(false))),
-                set_results: Mutex::new(VecDeque::new()),
+                list_failures: Mutex::new(VecDeque::new()),
+                set_answers: Mutex::new(VecDeque::new()),
                 set_calls: Mutex::new(Vec::new()),
             }
         }
-    }
 
-    impl ScriptedGroups {
         /// The next SetDesiredCapacity fails with the service's `code`.
         fn reject_next_change(&self, code: &str, status: u16) {
-            self.set_results.lock().unwrap().push_back(Err(service_error(
-                "SetDesiredCapacity",
-                code,
-                status,
-            )));
+            self.answer_next(Answer::Reject(service_error("SetDesiredCapacity", code, status)));
+        }
+
+        fn answer_next(&self, answer: Answer) {
+            self.set_answers.lock().unwrap().push_back(answer);
+        }
+
+        /// Someone else sets the group's desired capacity.
+        fn set_by_hand(&self, desired: i32) {
+            self.group.lock().unwrap().desired_capacity = desired;
+        }
+
+        fn desired(&self) -> i32 {
+            self.group.lock().unwrap().desired_capacity
+        }
+
+        fn set_calls(&self) -> Vec<i32> {
+            self.set_calls.lock().unwrap().clone()
         }
     }
 
     impl GroupController for &ScriptedGroups {
         async fn list_enabled_groups(&self) -> Result<Vec<GroupInfo>, AwsError> {
-            Ok(vec![self.listed.clone()])
+            match self.list_failures.lock().unwrap().pop_front() {
+                Some(error) => Err(error),
+                None => Ok(vec![self.group.lock().unwrap().clone()]),
+            }
         }
         async fn describe_group(&self, _group: &str) -> Result<Option<GroupInfo>, AwsError> {
             Ok(Some(self.reread.clone()))
@@ -556,48 +692,92 @@ mod tests {
         }
         async fn set_desired_capacity(&self, _group: &str, desired: i32) -> Result<(), AwsError> {
             self.set_calls.lock().unwrap().push(desired);
-            self.set_results.lock().unwrap().pop_front().unwrap_or(Ok(()))
+            let answer = self.set_answers.lock().unwrap().pop_front().unwrap_or(Answer::Accept);
+            if matches!(answer, Answer::Accept | Answer::LoseReply) {
+                self.set_by_hand(desired);
+            }
+            match answer {
+                Answer::Accept => Ok(()),
+                Answer::Reject(error) => Err(error),
+                Answer::LoseReply => Err(timeout("SetDesiredCapacity")),
+                Answer::FailUnapplied => Err(service_error("SetDesiredCapacity", "InternalFailure", 500)),
+            }
         }
     }
 
-    struct FixedMetric(f64);
+    /// The same load for every query; the test changes it between ticks.
+    struct Load(Mutex<f64>);
 
-    impl MetricsSource for FixedMetric {
+    impl MetricsSource for &Load {
         async fn latest_values(
             &self,
             queries: &[(String, Query)],
             _end: SystemTime,
         ) -> Result<BTreeMap<String, f64>, AwsError> {
-            Ok(queries.iter().map(|(id, _)| (id.clone(), self.0)).collect())
+            let load = *self.0.lock().unwrap();
+            Ok(queries.iter().map(|(id, _)| (id.clone(), load)).collect())
         }
     }
 
-    /// One tick over group `svc` at a load of `load` with target average 50; returns the
-    /// outcome and the state left behind.
-    async fn tick(groups: &ScriptedGroups, load: f64) -> (GroupOutcome, PollerState) {
-        let path = std::env::temp_dir().join(format!(
-            "lambda-autoscaler-tick-{}-{:?}.json",
-            std::process::id(),
-            std::thread::current().id()
-        ));
+    const T0: u64 = 1_000_000;
+
+    fn at(offset: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(T0 + offset)
+    }
+
+    /// A policy for group `svc` at target average 50, with `behavior` (JSON, may be empty).
+    fn policy_file(behavior: &str) -> std::path::PathBuf {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("lambda-autoscaler-tick-{}-{n}.json", std::process::id()));
+        let behavior =
+            if behavior.is_empty() { String::new() } else { format!(r#", "behavior": {behavior}"#) };
         std::fs::write(
             &path,
-            r#"{"groups": [{"name": "svc", "metrics": [{"id": "m", "query": {"namespace": "App",
-                "metric_name": "Load", "stat": "Average", "period_seconds": 60}, "target": {"average": 50}}]}]}"#,
+            format!(
+                r#"{{"groups": [{{"name": "svc", "metrics": [{{"id": "m", "query": {{"namespace": "App",
+                "metric_name": "Load", "stat": "Average", "period_seconds": 60}}, "target": {{"average": 50}}}}]{behavior}}}]}}"#
+            ),
         )
         .unwrap();
-        let poller = Poller::new(
+        path
+    }
+
+    /// At most two instances added per 600 s: the limit the issue's 2 -> 6 broke.
+    const TWO_PER_600S: &str =
+        r#"{"scale_up": {"policies": [{"type": "instances", "value": 2, "period_seconds": 600}]}}"#;
+
+    type TestPoller<'a> = Poller<&'a ScriptedGroups, &'a Load, MemoryState>;
+
+    fn poller<'a>(groups: &'a ScriptedGroups, load: &'a Load, behavior: &str) -> TestPoller<'a> {
+        let config = PollerConfig { tick_interval: Duration::from_secs(10), ..PollerConfig::default() };
+        Poller::new(
             groups,
-            FixedMetric(load),
+            load,
             MemoryState::default(),
-            PolicySource::new(PolicyLocation::Local(path.clone()), None),
-            PollerConfig::default(),
+            PolicySource::new(PolicyLocation::Local(policy_file(behavior)), None),
+            config,
             None,
-        );
-        let summary = poller.tick(UNIX_EPOCH + std::time::Duration::from_secs(1_000_000), Mode::Act).await;
-        std::fs::remove_file(path).unwrap();
+        )
+    }
+
+    async fn tick_at(poller: &TestPoller<'_>, offset: u64) -> GroupOutcome {
+        poller.tick(at(offset), Mode::Act).await.unwrap().groups.remove(0)
+    }
+
+    async fn saved(poller: &TestPoller<'_>) -> crate::state::GroupState {
+        poller.state.load().await.unwrap().0.groups["svc"].clone()
+    }
+
+    /// One tick over group `svc` at a load of `load` with target average 50 and the
+    /// default behavior; returns the outcome and the state left behind.
+    async fn tick(groups: &ScriptedGroups, load: f64) -> (GroupOutcome, PollerState) {
+        let load = Load(Mutex::new(load));
+        let poller = poller(groups, &load, "");
+        let outcome = tick_at(&poller, 0).await;
         let (state, _) = poller.state.load().await.unwrap();
-        (summary.unwrap().groups.remove(0), state)
+        (outcome, state)
     }
 
     fn scale_events(state: &PollerState) -> usize {
@@ -611,10 +791,11 @@ mod tests {
         groups.reject_next_change("ValidationError", 400);
         // 200 % on 2 at target 50 asks for 8; the default rate rules allow 6.
         let (outcome, state) = tick(&groups, 200.0).await;
-        assert_eq!(*groups.set_calls.lock().unwrap(), [6, 5]);
+        assert_eq!(groups.set_calls(), [6, 5]);
         assert_eq!((outcome.action, outcome.desired, outcome.error), (Action::Scaled, 5, None));
         assert_eq!(state.groups["svc"].history.scale_events[0].change, 3, "recorded as made: 2 -> 5");
         assert_eq!(state.groups["svc"].pending_change, None);
+        assert_eq!(state.groups["svc"].last_desired, Some(5));
     }
 
     #[tokio::test]
@@ -623,7 +804,7 @@ mod tests {
         groups.reread = group(2, 2);
         groups.reject_next_change("ValidationError", 400);
         let (outcome, state) = tick(&groups, 200.0).await;
-        assert_eq!(*groups.set_calls.lock().unwrap(), [6]);
+        assert_eq!(groups.set_calls(), [6]);
         assert_eq!((outcome.action, outcome.desired), (Action::Unchanged, 2));
         assert_eq!(scale_events(&state), 0);
     }
@@ -633,7 +814,7 @@ mod tests {
         let groups = ScriptedGroups::new(group(2, 20));
         *groups.refresh.lock().unwrap() = Some(Ok(true));
         let (outcome, state) = tick(&groups, 200.0).await;
-        assert!(groups.set_calls.lock().unwrap().is_empty());
+        assert!(groups.set_calls().is_empty());
         assert_eq!((outcome.action, outcome.desired), (Action::InstanceRefresh, 6));
         assert_eq!(scale_events(&state), 0);
         assert_eq!(state.groups["svc"].pending_change, None);
@@ -645,19 +826,218 @@ mod tests {
         *groups.refresh.lock().unwrap() =
             Some(Err(service_error("DescribeInstanceRefreshes", "Throttling", 400)));
         let (outcome, _) = tick(&groups, 200.0).await;
-        assert_eq!(*groups.set_calls.lock().unwrap(), [6]);
+        assert_eq!(groups.set_calls(), [6]);
         assert_eq!(outcome.action, Action::Scaled);
     }
 
     #[tokio::test]
-    async fn a_change_that_keeps_failing_is_reported_and_not_recorded() {
+    async fn an_accepted_change_is_recorded_and_counted_by_the_rate_limit() {
         let groups = ScriptedGroups::new(group(2, 20));
-        groups.reject_next_change("ServiceUnavailable", 503);
-        let (outcome, state) = tick(&groups, 200.0).await;
-        assert_eq!(outcome.action, Action::Failed);
-        assert_eq!(outcome.desired, 2, "reported as the capacity the group still has");
-        assert!(outcome.error.as_deref().unwrap().contains("ServiceUnavailable"), "{:?}", outcome.error);
-        assert_eq!(scale_events(&state), 0);
-        assert_eq!(state.groups["svc"].pending_change, None);
+        let load = Load(Mutex::new(200.0));
+        let poller = poller(&groups, &load, TWO_PER_600S);
+        let outcome = tick_at(&poller, 0).await;
+        assert_eq!((outcome.action, outcome.desired, outcome.error), (Action::Scaled, 4, None));
+        let state = saved(&poller).await;
+        assert_eq!(
+            (state.history.scale_events.len(), state.pending_change, state.last_desired),
+            (1, None, Some(4))
+        );
+        // Still 200 %: 8 wanted, but the 600 s period has had its 2.
+        let outcome = tick_at(&poller, 10).await;
+        assert_eq!((outcome.action, outcome.desired), (Action::Unchanged, 4), "{}", outcome.reason);
+        assert_eq!(groups.set_calls(), [4]);
+    }
+
+    #[tokio::test]
+    async fn a_rejected_change_drops_its_intent_and_is_decided_anew() {
+        let groups = ScriptedGroups::new(group(2, 20));
+        groups.reject_next_change("AccessDenied", 403);
+        let load = Load(Mutex::new(200.0));
+        let poller = poller(&groups, &load, TWO_PER_600S);
+        let outcome = tick_at(&poller, 0).await;
+        assert_eq!(
+            (outcome.action, outcome.desired),
+            (Action::Failed, 2),
+            "reported as the capacity it still has"
+        );
+        assert!(outcome.error.as_deref().unwrap().contains("AccessDenied"), "{:?}", outcome.error);
+        let state = saved(&poller).await;
+        assert_eq!((state.history.scale_events.len(), state.pending_change), (0, None));
+        // Nothing happened, so nothing is charged to the rate limit: the next tick may act.
+        let outcome = tick_at(&poller, 10).await;
+        assert_eq!((outcome.action, outcome.desired), (Action::Scaled, 4));
+        assert_eq!((groups.set_calls(), groups.desired()), (vec![4, 4], 4));
+    }
+
+    #[tokio::test]
+    async fn a_change_of_unknown_outcome_that_took_effect_is_recorded_once_and_rate_counted() {
+        let groups = ScriptedGroups::new(group(2, 20));
+        groups.answer_next(Answer::LoseReply);
+        let load = Load(Mutex::new(200.0));
+        let poller = poller(&groups, &load, TWO_PER_600S);
+        let outcome = tick_at(&poller, 0).await;
+        assert_eq!((outcome.action, outcome.desired), (Action::OutcomeUnknown, 4));
+        assert!(outcome.error.is_some());
+        let state = saved(&poller).await;
+        let pending = PendingChange { time: T0 as i64, from: 2, to: 4 };
+        assert_eq!(
+            (state.pending_change, state.history.scale_events.len()),
+            (Some(pending), 0),
+            "the intent is kept"
+        );
+        assert_eq!(groups.desired(), 4, "it did reach AWS");
+
+        // The next tick finds the group at 4: recorded once, at its own time, and the
+        // 600 s period has had its 2 instances (the issue's 2 -> 6 within seconds).
+        let outcome = tick_at(&poller, 10).await;
+        assert_eq!(
+            (outcome.action, outcome.current, outcome.desired),
+            (Action::Unchanged, 4, 4),
+            "{}",
+            outcome.reason
+        );
+        assert!(outcome.reason.contains("rate limit 4"), "{}", outcome.reason);
+        let state = saved(&poller).await;
+        assert_eq!(state.pending_change, None);
+        assert_eq!(state.history.scale_events, [crate::engine::ScaleEvent { time: T0 as i64, change: 2 }]);
+        assert!(state.history.external_changes.is_empty(), "its own change, not someone else's");
+        tick_at(&poller, 20).await;
+        assert_eq!(saved(&poller).await.history.scale_events.len(), 1, "counted once");
+        assert_eq!(groups.set_calls(), [4]);
+        // After the period, the next 2.
+        assert_eq!(tick_at(&poller, 600).await.desired, 6);
+    }
+
+    #[tokio::test]
+    async fn a_change_of_unknown_outcome_that_did_not_take_effect_is_decided_anew() {
+        let groups = ScriptedGroups::new(group(2, 20));
+        groups.answer_next(Answer::FailUnapplied);
+        let load = Load(Mutex::new(200.0));
+        let poller = poller(&groups, &load, TWO_PER_600S);
+        let outcome = tick_at(&poller, 0).await;
+        assert_eq!(outcome.action, Action::OutcomeUnknown);
+        assert!(outcome.error.as_deref().unwrap().contains("InternalFailure"), "{:?}", outcome.error);
+        assert!(saved(&poller).await.pending_change.is_some());
+        assert_eq!(groups.desired(), 2);
+
+        // Still at 2: forgotten, nothing charged, and the change is made now.
+        let outcome = tick_at(&poller, 10).await;
+        assert_eq!((outcome.action, outcome.desired), (Action::Scaled, 4));
+        let state = saved(&poller).await;
+        assert_eq!(state.pending_change, None);
+        assert_eq!(
+            state.history.scale_events,
+            [crate::engine::ScaleEvent { time: T0 as i64 + 10, change: 2 }]
+        );
+        assert_eq!(groups.set_calls(), [4, 4]);
+    }
+
+    #[tokio::test]
+    async fn an_operators_scale_out_stands_for_the_down_window() {
+        let groups = ScriptedGroups::new(group(2, 20));
+        let load = Load(Mutex::new(50.0));
+        let poller = poller(&groups, &load, "");
+        assert_eq!(tick_at(&poller, 0).await.action, Action::Unchanged);
+        // An emergency scale-out by hand; the load per instance falls to 20 %.
+        groups.set_by_hand(6);
+        *load.0.lock().unwrap() = 20.0;
+        let outcome = tick_at(&poller, 10).await;
+        assert_eq!((outcome.action, outcome.desired), (Action::Unchanged, 6), "{}", outcome.reason);
+        assert!(outcome.reason.contains("external change 2 -> 6"), "{}", outcome.reason);
+        let change = ExternalChange { time: T0 as i64 + 10, from: 2, to: 6 };
+        assert_eq!(outcome.explanation.external_change, Some(change));
+        assert_eq!(saved(&poller).await.history.external_changes, [change]);
+        // Held for the 300 s scale-down window, then scaled in.
+        assert_eq!(tick_at(&poller, 309).await.desired, 6);
+        let outcome = tick_at(&poller, 310).await;
+        assert_eq!((outcome.action, outcome.desired), (Action::Scaled, 3), "{}", outcome.reason);
+        assert_eq!(groups.set_calls(), [3]);
+        let state = saved(&poller).await;
+        assert!(state.history.external_changes.is_empty());
+        assert_eq!(
+            tick_at(&poller, 320).await.explanation.external_change,
+            None,
+            "its own change is not external"
+        );
+    }
+
+    /// Time that passes only when the loop sleeps: the ticks take none.
+    struct VirtualClock(Mutex<SystemTime>);
+
+    impl Clock for VirtualClock {
+        fn now(&self) -> SystemTime {
+            *self.0.lock().unwrap()
+        }
+        async fn sleep_until(&self, until: SystemTime) {
+            let mut now = self.0.lock().unwrap();
+            *now = (*now).max(until);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tick_whose_listing_fails_fails_alone_and_later_ticks_act() {
+        let groups = ScriptedGroups::new(group(2, 20));
+        for _ in 0..2 {
+            groups.list_failures.lock().unwrap().push_back(service_error(
+                "DescribeAutoScalingGroups",
+                "Throttling",
+                400,
+            ));
+        }
+        let load = Load(Mutex::new(200.0));
+        let poller = poller(&groups, &load, TWO_PER_600S);
+        let clock = VirtualClock(Mutex::new(at(0)));
+        // Ticks at 0, 10, 20, 30 and 40 s: the next, at 50, would pass 45 - 3.
+        let summary = poller.run_until_with(&clock, "invocation", at(45)).await.unwrap();
+        assert_eq!((summary.ticks, summary.failed_ticks, summary.acted_ticks), (5, 2, 3));
+        let error = summary.last_error.as_deref().unwrap();
+        assert!(
+            error.contains("listing Auto Scaling groups failed") && error.contains("Throttling"),
+            "{error}"
+        );
+        // The tick at 20 s scaled; the two after it held to the rate limit.
+        assert_eq!((groups.set_calls(), summary.groups["svc"]), (vec![4], 4));
+        assert_eq!(saved(&poller).await.history.scale_events[0].time, T0 as i64 + 20);
+        // The lease was released: another owner takes it at once.
+        assert!(poller.state.acquire_lease("next", T0 as i64 + 45, 60).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_invocation_whose_ticks_all_failed_fails() {
+        let groups = ScriptedGroups::new(group(2, 20));
+        for _ in 0..5 {
+            groups.list_failures.lock().unwrap().push_back(service_error(
+                "DescribeAutoScalingGroups",
+                "Throttling",
+                400,
+            ));
+        }
+        let load = Load(Mutex::new(200.0));
+        let poller = poller(&groups, &load, "");
+        let clock = VirtualClock(Mutex::new(at(0)));
+        let error = poller.run_until_with(&clock, "invocation", at(45)).await.unwrap_err();
+        assert!(matches!(error, PollerError::EveryTickFailed { ticks: 5, .. }), "{error:?}");
+        assert_eq!(error.aws_code(), Some("Throttling"));
+        let chain = shared::error::error_chain(&error);
+        assert!(chain.contains("all 5 tick(s) of the invocation failed: listing Auto Scaling groups failed: DescribeAutoScalingGroups: Throttling"), "{chain}");
+        assert!(groups.set_calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_group_failing_in_the_ticks_that_did_not_fail_fails_the_invocation() {
+        let groups = ScriptedGroups::new(group(2, 20));
+        groups.list_failures.lock().unwrap().push_back(service_error(
+            "DescribeAutoScalingGroups",
+            "Throttling",
+            400,
+        ));
+        for _ in 0..4 {
+            groups.reject_next_change("AccessDenied", 403);
+        }
+        let load = Load(Mutex::new(200.0));
+        let poller = poller(&groups, &load, "");
+        let clock = VirtualClock(Mutex::new(at(0)));
+        let error = poller.run_until_with(&clock, "invocation", at(45)).await.unwrap_err();
+        assert!(matches!(&error, PollerError::GroupsFailed(groups) if groups == &["svc"]), "{error:?}");
     }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::policy::{Behavior, RateKind, ScalingRules, Select};
 
-use super::{Recommendation, ScaleEvent};
+use super::{ExternalChange, Recommendation, ScaleEvent};
 
 /// What the stabilization windows did to a recommendation.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -26,11 +26,14 @@ pub enum Direction {
 
 /// A scale-down uses the highest recommendation within the down window, a scale-up the
 /// lowest within the up window; the result never crosses the current capacity the wrong
-/// way. `history` holds earlier recommendations (the current one is `recommendation`).
+/// way. `history` holds earlier recommendations (the current one is `recommendation`);
+/// an external change inside the down window counts there as a recommendation of its new
+/// capacity, so a scale-down does not undo it early.
 pub fn stabilize(
     current: i32,
     recommendation: i32,
     history: &[Recommendation],
+    external: &[ExternalChange],
     behavior: &Behavior,
     now: i64,
 ) -> Stabilized {
@@ -45,6 +48,9 @@ pub fn stabilize(
         if r.time > down_cutoff {
             down = down.max(r.capacity);
         }
+    }
+    for e in external.iter().filter(|e| e.time > down_cutoff) {
+        down = down.max(e.to);
     }
     let mut capacity = current;
     if capacity < up {

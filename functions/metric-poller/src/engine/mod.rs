@@ -5,7 +5,8 @@
 //! 2. their combination: the largest proposal wins; a scale-in needs every metric valid
 //!    (HPA); a group whose data has been missing `failure_threshold` ticks in a row moves
 //!    to its fallback capacity (KEDA) or holds; nothing scales in while instances warm up;
-//! 3. HPA's stabilization windows and rate policies ([`behavior`]);
+//! 3. HPA's stabilization windows and rate policies ([`behavior`]); a change someone else
+//!    made to the group (an [`ExternalChange`] in the history) stands for the down window;
 //! 4. the clamp to `[max(policy min, group min), min(policy max, group max)]`.
 //!
 //! It returns the decision, a structured explanation of every step, and the updated
@@ -59,12 +60,29 @@ pub struct ScaleEvent {
     pub change: i32,
 }
 
+/// A change of desired capacity the poller did not make (an operator's, another tool's),
+/// seen as a difference from the capacity it last set or observed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalChange {
+    /// When the poller first saw it.
+    pub time: i64,
+    pub from: i32,
+    pub to: i32,
+}
+
 /// What the engine remembers of a group between ticks.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
     pub recommendations: Vec<Recommendation>,
+    /// The poller's own changes: what rate limits count.
     pub scale_events: Vec<ScaleEvent>,
     pub consecutive_failures: u32,
+    /// External changes within the scale-down window. They hold scale-downs like a
+    /// recommendation of their new capacity would, so an operator's scale-out is not undone
+    /// before the window passes; rate limits do not count them (those limit the poller's
+    /// own moves).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_changes: Vec<ExternalChange>,
 }
 
 impl History {
@@ -72,6 +90,13 @@ impl History {
     pub fn record_scaling(&mut self, now: i64, from: i32, to: i32) {
         if from != to {
             self.scale_events.push(ScaleEvent { time: now, change: to - from });
+        }
+    }
+
+    /// Records a capacity change someone else made, seen at `now`.
+    pub fn record_external(&mut self, now: i64, from: i32, to: i32) {
+        if from != to {
+            self.external_changes.push(ExternalChange { time: now, from, to });
         }
     }
 
@@ -90,6 +115,8 @@ impl History {
             .max()
             .unwrap_or(0);
         self.scale_events.retain(|e| e.time > now - period);
+        let down_window = behavior.scale_down.stabilization_seconds;
+        self.external_changes.retain(|e| e.time > now - down_window);
     }
 }
 
@@ -112,6 +139,9 @@ pub struct Explanation {
     pub recommendation: i32,
     pub stabilized: i32,
     pub stabilized_by: Option<Direction>,
+    /// The latest external change inside the scale-down window, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_change: Option<ExternalChange>,
     pub rate_limited: Option<RateLimited>,
     /// The bounds the result was clamped to.
     pub bounds: [i32; 2],
@@ -232,8 +262,14 @@ pub fn decide(policy: &GroupPolicy, observation: &Observation, history: &History
     if history.recommendations.is_empty() {
         history.recommendations.push(Recommendation { time: now, capacity: current });
     }
-    let stabilized =
-        behavior::stabilize(current, recommendation, &history.recommendations, &policy.behavior, now);
+    let stabilized = behavior::stabilize(
+        current,
+        recommendation,
+        &history.recommendations,
+        &history.external_changes,
+        &policy.behavior,
+        now,
+    );
     history.recommendations.push(Recommendation { time: now, capacity: recommendation });
     let (limited, rate_limited) =
         behavior::limit_rate(current, stabilized.capacity, &history.scale_events, &policy.behavior, now);
@@ -241,6 +277,7 @@ pub fn decide(policy: &GroupPolicy, observation: &Observation, history: &History
     // 4. Bounds.
     let desired = limited.clamp(lo, hi);
     history.prune(policy, now);
+    let external_change = history.external_changes.iter().copied().max_by_key(|e| e.time);
     finish(
         explanations,
         recommendation,
@@ -253,6 +290,7 @@ pub fn decide(policy: &GroupPolicy, observation: &Observation, history: &History
         history,
     )
     .with_desired(desired)
+    .with_external_change(external_change, policy.behavior.scale_down.stabilization_seconds)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -272,6 +310,7 @@ fn finish(
         recommendation,
         stabilized,
         stabilized_by,
+        external_change: None,
         rate_limited,
         bounds,
         fallback,
@@ -286,6 +325,27 @@ impl Decision {
         self.desired = desired;
         self.explanation.desired = desired;
         self.explanation.summary = summarize(&self.explanation);
+        self
+    }
+
+    /// Names the external change in the explanation, and whether it is what holds the group.
+    fn with_external_change(mut self, change: Option<ExternalChange>, down_window: i64) -> Self {
+        let Some(change) = change else { return self };
+        let e = &mut self.explanation;
+        e.external_change = Some(change);
+        let holds = e.stabilized_by == Some(Direction::ScaleDown) && e.stabilized == change.to;
+        let note = if holds {
+            format!(
+                "external change {} -> {} at {} stands until {}",
+                change.from,
+                change.to,
+                change.time,
+                change.time + down_window
+            )
+        } else {
+            format!("external change {} -> {} at {}", change.from, change.to, change.time)
+        };
+        e.summary = format!("{note}; {}", e.summary);
         self
     }
 }

@@ -192,6 +192,37 @@ fn a_cold_start_never_scales_in_at_once() {
 }
 
 #[test]
+fn an_external_scale_out_stands_for_the_down_window_and_is_not_rate_counted() {
+    let p = policy(&[("cpu", Target::Average(50.0))]);
+    // The poller's own recommendations were 2; an operator set 6 at 1000.
+    let history = History {
+        recommendations: vec![Recommendation { time: 990, capacity: 2 }],
+        external_changes: vec![ExternalChange { time: 1000, from: 2, to: 6 }],
+        ..History::default()
+    };
+    // 20 % on 6 asks for 3; the operator's 6 holds the 300 s down window.
+    let d = decide(&p, &observe(6, &[("cpu", Some(20.0))]), &history, 1010);
+    assert_eq!((d.desired, d.explanation.stabilized_by), (6, Some(Direction::ScaleDown)));
+    assert_eq!(d.explanation.external_change, Some(ExternalChange { time: 1000, from: 2, to: 6 }));
+    assert!(
+        d.explanation.summary.starts_with("external change 2 -> 6 at 1000 stands until 1300"),
+        "{}",
+        d.explanation.summary
+    );
+    let d = decide(&p, &observe(6, &[("cpu", Some(20.0))]), &d.history, 1299);
+    assert_eq!(d.desired, 6, "still inside the window");
+    // Once it has left the window (and the 3s the poller recommended meanwhile are highest).
+    let d = decide(&p, &observe(6, &[("cpu", Some(20.0))]), &d.history, 1300);
+    assert_eq!((d.desired, d.explanation.external_change), (3, None));
+    assert!(d.history.external_changes.is_empty(), "pruned with the window");
+
+    // A scale-out beyond it is limited from 6, not charged for the operator's 4 instances:
+    // max(100 %, 4) of 6 per 15 s allows 12.
+    let d = decide(&p, &observe(6, &[("cpu", Some(200.0))]), &history, 1005);
+    assert_eq!(d.desired, 12);
+}
+
+#[test]
 fn scale_up_stabilization_uses_the_lowest_recent_recommendation() {
     let mut p = policy(&[("cpu", Target::Average(50.0))]);
     p.behavior.scale_up.stabilization_seconds = 60;
@@ -453,6 +484,7 @@ fn arb_history() -> impl Strategy<Value = History> {
                 .map(|(ago, change)| ScaleEvent { time: 1000 - ago, change })
                 .collect(),
             consecutive_failures,
+            external_changes: Vec::new(),
         })
 }
 
