@@ -46,6 +46,10 @@ pub struct ProcessorConfig {
     pub deadline_margin: Duration,
     /// `S3_FORCE_PATH_STYLE=true` for S3-compatible endpoints without virtual-host DNS.
     pub s3_force_path_style: bool,
+    /// `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda): the processor's own metrics
+    /// (`AmbiguousPublishes`) go to stdout as EMF with this `FunctionName`; off elsewhere,
+    /// where stdout is the CLI's output.
+    pub function_name: Option<String>,
 }
 
 impl Default for ProcessorConfig {
@@ -61,6 +65,7 @@ impl Default for ProcessorConfig {
             takeover_after: Duration::from_secs(900),
             deadline_margin: Duration::from_secs(5),
             s3_force_path_style: false,
+            function_name: None,
         }
     }
 }
@@ -107,7 +112,7 @@ impl ProcessorConfig {
             "emf" => MetricsMode::Emf,
             other => return Err(invalid("METRICS_MODE", other, "must be api or emf")),
         };
-        Ok(Self {
+        let config = Self {
             namespace: env.string_or("METRICS_NAMESPACE", DEFAULT_NAMESPACE),
             metrics_mode,
             max_line_bytes: env.parse_or("MAX_LINE_BYTES", DEFAULT_MAX_LINE_BYTES)?,
@@ -122,7 +127,49 @@ impl ProcessorConfig {
                 env.parse_or("DEADLINE_MARGIN_SECONDS", defaults.deadline_margin.as_secs())?,
             ),
             s3_force_path_style: env.bool_or("S3_FORCE_PATH_STYLE", false)?,
-        })
+            function_name: env.string("AWS_LAMBDA_FUNCTION_NAME"),
+        };
+        config.check_own_locations()?;
+        Ok(config)
+    }
+
+    /// `STATE_URI` and `OUTPUT_URI`, with their variable names.
+    fn own_locations(&self) -> impl Iterator<Item = (&'static str, &S3Uri)> {
+        [("STATE_URI", &self.state), ("OUTPUT_URI", &self.output)]
+            .into_iter()
+            .filter_map(|(name, uri)| uri.as_ref().map(|uri| (name, uri)))
+    }
+
+    /// Refuses own locations that would swallow logs: nothing under them is ever processed
+    /// (the recursion guard), so a whole bucket, or a prefix that `LOG_FORMATS` names as
+    /// holding logs, would have the processor drop logs silently.
+    fn check_own_locations(&self) -> Result<(), ConfigError> {
+        for (name, uri) in self.own_locations() {
+            let prefix = uri.key.trim_end_matches('/');
+            if prefix.is_empty() {
+                return Err(invalid(
+                    name,
+                    &uri.to_string(),
+                    format!(
+                        "names the whole bucket {}: nothing under it is ever processed, so every log \
+                         there would be dropped; give it a prefix of its own, e.g. s3://{}/log-processor",
+                        uri.bucket, uri.bucket
+                    ),
+                ));
+            }
+            if let Some((logs, _)) = self.formats.iter().find(|(p, _)| under(p.trim_end_matches('/'), prefix))
+            {
+                return Err(invalid(
+                    name,
+                    &uri.to_string(),
+                    format!(
+                        "covers LOG_FORMATS' log prefix {logs:?}: nothing under it is ever processed, \
+                         so those logs would be dropped; move it out of the logs' way"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The format configured for a key's prefix, if any.
@@ -134,13 +181,18 @@ impl ProcessorConfig {
             .map(|(_, f)| *f)
     }
 
-    /// Objects the processor itself writes, which must never trigger it (recursion guard).
+    /// Objects the processor itself writes, which must never trigger it (recursion guard):
+    /// those under `STATE_URI`'s or `OUTPUT_URI`'s prefix, in whole path segments
+    /// (`state/x` is under `state`, `state-archive/x` is not).
     pub fn is_own_object(&self, bucket: &str, key: &str) -> bool {
-        [&self.state, &self.output]
-            .into_iter()
-            .flatten()
-            .any(|s| s.bucket == bucket && key.starts_with(s.key.trim_end_matches('/')))
+        self.own_locations().any(|(_, s)| s.bucket == bucket && under(key, s.key.trim_end_matches('/')))
     }
+}
+
+/// Whether `key` is `prefix` or lies below it, comparing whole `/`-separated segments; an
+/// empty prefix is the whole bucket.
+fn under(key: &str, prefix: &str) -> bool {
+    prefix.is_empty() || key == prefix || key.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
 }
 
 #[cfg(test)]
@@ -177,5 +229,54 @@ mod tests {
         assert!(config.is_own_object("logs", "processor-state/markers/x.json"));
         assert!(!config.is_own_object("logs", "AWSLogs/x.gz"));
         assert!(!config.is_own_object("other", "processor-state/x"));
+    }
+
+    #[test]
+    fn the_guard_compares_whole_path_segments() {
+        let config = ProcessorConfig {
+            state: Some("s3://logs/processor-state/".parse().unwrap()),
+            output: Some("s3://logs/out/normalized".parse().unwrap()),
+            ..Default::default()
+        };
+        for own in
+            ["processor-state", "processor-state/", "processor-state/markers/a.json", "out/normalized/x"]
+        {
+            assert!(config.is_own_object("logs", own), "{own}");
+        }
+        for logs in [
+            "processor-state-archive/x.log.gz",
+            "processor-statex",
+            "processor",
+            "out/normalized-old/x.gz",
+            "out/x.gz",
+            "AWSLogs/processor-state/x.gz",
+        ] {
+            assert!(!config.is_own_object("logs", logs), "{logs}");
+        }
+    }
+
+    #[test]
+    fn own_locations_that_would_swallow_logs_are_refused_at_start() {
+        for (name, uri) in
+            [("STATE_URI", "s3://logs"), ("STATE_URI", "s3://logs/"), ("OUTPUT_URI", "s3://logs//")]
+        {
+            let error = ProcessorConfig::from_env(&Env::from_pairs([(name, uri)])).unwrap_err();
+            assert_eq!(error.name, name);
+            assert!(error.message.contains("names the whole bucket logs"), "{}", error.message);
+        }
+        for (name, uri) in [("STATE_URI", "s3://logs/AWSLogs"), ("OUTPUT_URI", "s3://logs/cdn/")] {
+            let env = Env::from_pairs([(name, uri), ("LOG_FORMATS", "AWSLogs/123/=alb,cdn/=cloudfront")]);
+            let error = ProcessorConfig::from_env(&env).unwrap_err();
+            assert_eq!(error.name, name);
+            assert!(error.message.contains("covers LOG_FORMATS' log prefix"), "{}", error.message);
+        }
+        // Beside the logs, or above them only in the characters of a name: accepted.
+        let env = Env::from_pairs([
+            ("STATE_URI", "s3://logs/processor-state"),
+            ("OUTPUT_URI", "s3://logs/cdn-normalized"),
+            ("LOG_FORMATS", "processor-state-archive/=alb,cdn/=cloudfront"),
+        ]);
+        let config = ProcessorConfig::from_env(&env).unwrap();
+        assert!(!config.is_own_object("logs", "processor-state-archive/x.log.gz"));
     }
 }
