@@ -8,6 +8,13 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
+use aws_smithy_runtime_api::client::dns::ResolveDnsError;
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::{ConnectorError, SdkError};
+use aws_smithy_runtime_api::client::retries::classifiers::{
+    ClassifyRetry, RetryAction, RetryClassifierPriority,
+};
 
 use crate::calls::CallCounter;
 
@@ -77,5 +84,136 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             calls,
         }
+    }
+}
+
+/// Whether a failed request may have reached the service, i.e. may have been applied:
+/// anything but a 4xx answer (the service refused it), a refused connection or a failed
+/// DNS lookup (nothing was sent), or a request that could not be built.
+pub fn may_have_reached_service<E>(error: &SdkError<E, HttpResponse>) -> bool {
+    match error {
+        SdkError::ConstructionFailure(_) => false,
+        SdkError::DispatchFailure(failure) => failure.as_connector_error().is_none_or(|c| !never_sent(c)),
+        _ => error.raw_response().is_none_or(|r| !r.status().is_client_error()),
+    }
+}
+
+/// A connection that was never made: the request cannot have been sent.
+fn never_sent(error: &ConnectorError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = cause {
+        if error.is::<ResolveDnsError>() {
+            return true;
+        }
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return matches!(
+                io.kind(),
+                ConnectionRefused | AddrNotAvailable | HostUnreachable | NetworkUnreachable
+            );
+        }
+        cause = error.source();
+    }
+    false
+}
+
+/// A retry classifier for operations that must not be applied twice (PutMetricData adds
+/// to sums: CloudWatch does not deduplicate): it forbids retrying an attempt whose request
+/// may have reached the service (a 5xx, a lost or unreadable reply, a timeout after
+/// sending), and leaves the standard classifiers to retry what certainly did not
+/// (throttling and other 4xx answers, refused connections).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoRetryOnceSent;
+
+impl ClassifyRetry for NoRetryOnceSent {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let Some(Err(error)) = ctx.output_or_error() else { return RetryAction::NoActionIndicated };
+        let sent = match ctx.response() {
+            Some(response) => !response.status().is_client_error(),
+            None => match error.as_connector_error() {
+                Some(connector) => !never_sent(connector),
+                None => error.is_timeout_error() || error.is_response_error(),
+            },
+        };
+        if sent { RetryAction::RetryForbidden } else { RetryAction::NoActionIndicated }
+    }
+
+    fn name(&self) -> &'static str {
+        "NoRetryOnceSent"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Error as IoError, ErrorKind};
+
+    use aws_sdk_cloudwatch::operation::put_metric_data::PutMetricDataError;
+    use aws_smithy_runtime_api::client::interceptors::context::{Error, Input};
+    use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    fn response(status: u16) -> HttpResponse {
+        HttpResponse::new(status.try_into().unwrap(), SdkBody::empty())
+    }
+
+    fn io(kind: ErrorKind) -> ConnectorError {
+        ConnectorError::io(Box::new(IoError::from(kind)))
+    }
+
+    #[test]
+    fn only_refusals_and_connections_never_made_certainly_did_not_reach_the_service() {
+        type E = SdkError<PutMetricDataError, HttpResponse>;
+        let service = |status| -> E {
+            let error = PutMetricDataError::generic(ErrorMetadata::builder().code("X").build());
+            SdkError::service_error(error, response(status))
+        };
+        let cases: Vec<(&str, E, bool)> = vec![
+            ("throttled", service(400), false),
+            ("denied", service(403), false),
+            ("server error", service(500), true),
+            ("unavailable", service(503), true),
+            ("refused", SdkError::dispatch_failure(io(ErrorKind::ConnectionRefused)), false),
+            ("reset", SdkError::dispatch_failure(io(ErrorKind::ConnectionReset)), true),
+            ("closed early", SdkError::dispatch_failure(ConnectorError::other("closed".into(), None)), true),
+            ("timed out", SdkError::timeout_error("read timed out"), true),
+            ("unreadable reply", SdkError::response_error("bad xml", response(200)), true),
+            ("not built", SdkError::construction_failure("no region"), false),
+        ];
+        for (case, error, reached) in cases {
+            assert_eq!(may_have_reached_service(&error), reached, "{case}");
+        }
+    }
+
+    #[test]
+    fn attempts_that_may_have_reached_the_service_are_not_retried() {
+        let classify = |response: Option<HttpResponse>, error: OrchestratorError<Error>| {
+            let mut ctx = InterceptorContext::new(Input::erase(()));
+            if let Some(response) = response {
+                ctx.set_response(response);
+            }
+            ctx.set_output_or_error(Err(error));
+            NoRetryOnceSent.classify_retry(&ctx)
+        };
+        let operation = || OrchestratorError::operation(Error::erase(IoError::other("service error")));
+        assert_eq!(classify(Some(response(503)), operation()), RetryAction::RetryForbidden);
+        assert_eq!(classify(Some(response(500)), operation()), RetryAction::RetryForbidden);
+        assert_eq!(
+            classify(None, OrchestratorError::connector(io(ErrorKind::UnexpectedEof))),
+            RetryAction::RetryForbidden
+        );
+        assert_eq!(classify(None, OrchestratorError::timeout("read".into())), RetryAction::RetryForbidden);
+        // Left to the standard classifiers, which retry throttling and refused connections.
+        assert_eq!(classify(Some(response(400)), operation()), RetryAction::NoActionIndicated);
+        assert_eq!(
+            classify(None, OrchestratorError::connector(io(ErrorKind::ConnectionRefused))),
+            RetryAction::NoActionIndicated
+        );
     }
 }

@@ -8,6 +8,7 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use serde::Serialize;
 
 use crate::AwsError;
+use crate::aws::{NoRetryOnceSent, may_have_reached_service};
 
 /// PutMetricData accepts at most this many datums per request...
 pub const MAX_DATUMS_PER_REQUEST: usize = 1000;
@@ -115,23 +116,58 @@ pub fn request_batches(datums: &[Datum]) -> Vec<&[Datum]> {
     batches
 }
 
+/// Why a PutMetricData request failed, as far as what CloudWatch recorded goes.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Certainly not recorded (a 4xx answer, a connection never made): sending the batch
+    /// again counts it once.
+    #[error(transparent)]
+    Rejected(AwsError),
+    /// The request may have reached CloudWatch and been recorded (a 5xx, a lost reply, a
+    /// timeout after sending): sending it again may count it twice.
+    #[error("{0} (the batch may have been recorded)")]
+    Ambiguous(#[source] AwsError),
+}
+
+impl PublishError {
+    /// Whether sending the batch again later can succeed.
+    pub fn retryable(&self) -> bool {
+        match self {
+            PublishError::Rejected(error) => error.retryable,
+            PublishError::Ambiguous(_) => true,
+        }
+    }
+}
+
 /// One PutMetricData request (a batch from [`request_batches`]). Non-finite values (which
 /// CloudWatch rejects) must not reach here: callers build datums from counters and
 /// histograms, so this is checked, not filtered.
+///
+/// CloudWatch adds up whatever it receives, so the SDK retries only failures that
+/// certainly did not reach it ([`crate::aws::NoRetryOnceSent`]); any other failure comes
+/// back as [`PublishError::Ambiguous`] for the caller to record.
 pub async fn put_batch(
     client: &aws_sdk_cloudwatch::Client,
     namespace: &str,
     batch: &[Datum],
-) -> Result<(), AwsError> {
+) -> Result<(), PublishError> {
     debug_assert!(batch.iter().all(Datum::is_finite), "non-finite datum");
-    client
+    let no_retry_once_sent = aws_sdk_cloudwatch::config::Builder::default().retry_classifier(NoRetryOnceSent);
+    let result = client
         .put_metric_data()
         .namespace(namespace)
         .set_metric_data(Some(batch.iter().map(Datum::to_sdk).collect()))
+        .customize()
+        .config_override(no_retry_once_sent)
         .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("PutMetricData", e))?;
-    Ok(())
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(error) if may_have_reached_service(&error) => {
+            Err(PublishError::Ambiguous(AwsError::from_sdk("PutMetricData", error)))
+        }
+        Err(error) => Err(PublishError::Rejected(AwsError::from_sdk("PutMetricData", error))),
+    }
 }
 
 /// A log-bucketed histogram of non-negative values: each value is kept to within

@@ -13,6 +13,8 @@ pub mod formats;
 pub mod idempotency;
 mod lines;
 mod output;
+#[cfg(test)]
+mod pipeline_tests;
 mod read;
 
 pub use config::{MetricsMode, ProcessorConfig};
@@ -29,11 +31,16 @@ use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use shared::AwsError;
+use shared::metrics::Datum;
+pub use shared::metrics::PublishError;
 use shared::store::{JsonStore, StoreError};
 use tokio::io::AsyncRead;
 
 use crate::event::{Delivery, Item};
-use crate::idempotency::{Claimed, MarkerStatus, Markers};
+use crate::idempotency::{Claimed, InFlight, MarkerStatus, MarkerStore, Markers, Progress};
+
+/// The namespace of the processor's own metrics (EMF on stdout, on Lambda).
+pub const OWN_METRICS_NAMESPACE: &str = "LambdaAutoscaler/LogProcessor";
 
 /// An object opened for a streaming read.
 pub struct OpenedObject {
@@ -82,6 +89,29 @@ impl ObjectSource for S3Objects {
     }
 }
 
+/// Where an object's metrics go, one PutMetricData-sized batch at a time.
+pub trait MetricsSink {
+    fn put(&self, namespace: &str, batch: &[Datum]) -> impl Future<Output = Result<(), PublishError>> + Send;
+}
+
+/// PutMetricData, without SDK retries once a request may have reached CloudWatch.
+#[derive(Clone, Debug)]
+pub struct CloudWatchMetrics {
+    client: aws_sdk_cloudwatch::Client,
+}
+
+impl CloudWatchMetrics {
+    pub fn new(client: aws_sdk_cloudwatch::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl MetricsSink for CloudWatchMetrics {
+    async fn put(&self, namespace: &str, batch: &[Datum]) -> Result<(), PublishError> {
+        shared::metrics::put_batch(&self.client, namespace, batch).await
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
     #[error(transparent)]
@@ -102,6 +132,14 @@ pub enum ObjectError {
     Join(#[from] tokio::task::JoinError),
     #[error("writing the normalized output failed: {0}")]
     Output(AwsError),
+    /// A batch failed; the marker records whether it may have been recorded.
+    #[error("PutMetricData batch #{batch} of {total}: {source}")]
+    Publish {
+        batch: usize,
+        total: usize,
+        #[source]
+        source: PublishError,
+    },
 }
 
 impl ObjectError {
@@ -118,6 +156,7 @@ impl ObjectError {
             | ObjectError::DeadlineWhilePublishing { .. } => true,
             ObjectError::Join(_) => false,
             ObjectError::Output(e) => e.retryable,
+            ObjectError::Publish { source, .. } => source.retryable(),
         }
     }
 }
@@ -149,6 +188,9 @@ pub enum ObjectOutcome {
         malformed: u64,
         skipped: u64,
         datums_published: usize,
+        /// Batches sent again that an earlier invocation may have published already
+        /// (left in flight): each may be counted twice. The `AmbiguousPublishes` metric.
+        ambiguous_publishes: usize,
     },
     /// The object no longer exists: acknowledged, nothing to do.
     Missing { bucket: String, key: String },
@@ -165,11 +207,14 @@ pub struct EventSummary {
     pub ignored: Vec<String>,
 }
 
-pub struct Processor<S> {
+/// The handler, over where objects come from (`S`), where metrics go (`P`) and where
+/// the idempotency markers are kept (`M`).
+pub struct Processor<S, P = CloudWatchMetrics, M = JsonStore> {
     objects: S,
+    metrics: P,
+    markers: Option<Markers<M>>,
+    /// Uploads the normalized output (`OUTPUT_URI`).
     s3: aws_sdk_s3::Client,
-    cloudwatch: aws_sdk_cloudwatch::Client,
-    markers: Option<Markers>,
     config: ProcessorConfig,
 }
 
@@ -178,12 +223,27 @@ fn unix_now() -> i64 {
 }
 
 impl<S: ObjectSource> Processor<S> {
+    /// The processor on AWS: metrics by PutMetricData, markers under `STATE_URI`.
     pub fn new(objects: S, clients: &shared::aws::Clients, config: ProcessorConfig) -> Self {
-        let markers = config.state.as_ref().map(|uri| Markers::new(JsonStore::new(clients.s3.clone(), uri)));
+        let markers = config.state.as_ref().map(|uri| JsonStore::new(clients.s3.clone(), uri));
+        let metrics = CloudWatchMetrics::new(clients.cloudwatch.clone());
+        Self::with_parts(objects, metrics, markers, clients.s3.clone(), config)
+    }
+}
+
+impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
+    /// `markers`: `None` without `STATE_URI`. `s3` uploads the normalized output.
+    pub fn with_parts(
+        objects: S,
+        metrics: P,
+        markers: Option<M>,
+        s3: aws_sdk_s3::Client,
+        config: ProcessorConfig,
+    ) -> Self {
         if markers.is_none() {
             tracing::warn!("STATE_URI is not set: a redelivered event publishes its metrics again");
         }
-        Self { objects, s3: clients.s3.clone(), cloudwatch: clients.cloudwatch.clone(), markers, config }
+        Self { objects, metrics, markers: markers.map(Markers::new), s3, config }
     }
 
     /// The Lambda entry point. Direct, SNS and EventBridge deliveries: every item is
@@ -306,14 +366,13 @@ impl<S: ObjectSource> Processor<S> {
         };
 
         let identity = version.clone().unwrap_or_default();
-        let result = self.read_and_publish(object, &identity, opened, held.as_mut(), stop_at).await;
-        if let (Err(error), Some(held), Some(markers)) = (&result, held.as_mut(), &self.markers) {
-            // Let the next delivery take over at once, after the batches already out.
-            let published = match error {
-                ObjectError::DeadlineWhilePublishing { published, .. } => *published,
-                _ => held.marker.published_batches,
-            };
-            if let Err(marker_error) = markers.update(held, MarkerStatus::Failed, published, unix_now()).await
+        let mut progress = held.as_ref().map(idempotency::Held::progress).unwrap_or_default();
+        let result =
+            self.read_and_publish(object, &identity, opened, held.as_mut(), &mut progress, stop_at).await;
+        if let (Err(_), Some(held), Some(markers)) = (&result, held.as_mut(), &self.markers) {
+            // Let the next delivery take over at once, after the batches confirmed, and
+            // with the one that may have gone out.
+            if let Err(marker_error) = markers.update(held, MarkerStatus::Failed, progress, unix_now()).await
             {
                 tracing::warn!(%bucket, %key, error = %marker_error, "could not record the failure in the marker; it expires");
             }
@@ -327,6 +386,7 @@ impl<S: ObjectSource> Processor<S> {
         version: &str,
         opened: OpenedObject,
         mut held: Option<&mut idempotency::Held>,
+        progress: &mut Progress,
         stop_at: Option<SystemTime>,
     ) -> Result<ObjectOutcome, ObjectError> {
         // Parsing is CPU-bound and synchronous: run it on a blocking thread that pulls the
@@ -390,7 +450,8 @@ impl<S: ObjectSource> Processor<S> {
             tracing::info!(bucket = %object.bucket, key = %object.key, output = %key, "normalized records written");
         }
 
-        let already = held.as_ref().map_or(0, |h| h.marker.published_batches);
+        let already = progress.published_batches;
+        let mut ambiguous_publishes = 0;
         let batch_count = match self.config.metrics_mode {
             // One batch: written to stdout at once, no call to fail half-way.
             MetricsMode::Emf => {
@@ -405,24 +466,50 @@ impl<S: ObjectSource> Processor<S> {
             }
             MetricsMode::Api => {
                 let batches = shared::metrics::request_batches(&summary.metrics);
+                let total = batches.len();
                 for (index, batch) in batches.iter().enumerate().skip(already) {
                     if stop_at.is_some_and(|s| SystemTime::now() >= s) {
-                        return Err(ObjectError::DeadlineWhilePublishing {
-                            published: index,
-                            total: batches.len(),
-                        });
+                        return Err(ObjectError::DeadlineWhilePublishing { published: index, total });
                     }
-                    shared::metrics::put_batch(&self.cloudwatch, &self.config.namespace, batch).await?;
-                    let last = index + 1 == batches.len();
-                    if let (Some(held), Some(markers), false) = (held.as_deref_mut(), &self.markers, last) {
-                        markers.update(held, MarkerStatus::InProgress, index + 1, unix_now()).await?;
+                    // Left in flight by an earlier invocation: it may be out already.
+                    let left = progress.in_flight.filter(|f| f.batch == index);
+                    // Recorded before it is sent (in the same write that records the
+                    // previous batch as published): a death from here until the next
+                    // write leaves it in flight for the next invocation to resend.
+                    let sending = Progress {
+                        published_batches: index,
+                        in_flight: Some(InFlight { batch: index, ambiguous: false }),
+                    };
+                    if let (Some(held), Some(markers)) = (held.as_deref_mut(), &self.markers) {
+                        markers.update(held, MarkerStatus::InProgress, sending, unix_now()).await?;
+                        *progress = sending;
+                    }
+                    let sent = self.metrics.put(&self.config.namespace, batch).await;
+                    if let (Some(left), false) = (left, matches!(sent, Err(PublishError::Rejected(_)))) {
+                        ambiguous_publishes += 1;
+                        self.report_ambiguous_publish(object, version, left, held.as_deref());
+                    }
+                    match sent {
+                        Ok(()) => *progress = Progress { published_batches: index + 1, in_flight: None },
+                        Err(source) => {
+                            progress.in_flight = match &source {
+                                PublishError::Ambiguous(_) => {
+                                    Some(InFlight { batch: index, ambiguous: true })
+                                }
+                                // Certainly not recorded now; whatever an earlier attempt did still holds.
+                                PublishError::Rejected(_) => left,
+                            };
+                            return Err(ObjectError::Publish { batch: index, total, source });
+                        }
                     }
                 }
-                batches.len()
+                total
             }
         };
         if let (Some(held), Some(markers)) = (held, &self.markers) {
-            markers.update(held, MarkerStatus::Done, batch_count, unix_now()).await?;
+            let done = Progress { published_batches: batch_count, in_flight: None };
+            markers.update(held, MarkerStatus::Done, done, unix_now()).await?;
+            *progress = done;
         }
         let outcome = ObjectOutcome::Processed {
             bucket: object.bucket.clone(),
@@ -432,14 +519,46 @@ impl<S: ObjectSource> Processor<S> {
             malformed: summary.malformed,
             skipped: summary.skipped,
             datums_published: summary.metrics.len(),
+            ambiguous_publishes,
         };
         tracing::info!(
             bucket = %object.bucket, key = %object.key, format = summary.format.map_or("none", Format::name), records = summary.records,
             malformed = summary.malformed, skipped = summary.skipped, datums = summary.metrics.len(),
-            batches = batch_count, resumed_after = already, "object processed"
+            batches = batch_count, resumed_after = already, ambiguous_publishes, "object processed"
         );
         Ok(outcome)
     }
+
+    /// A batch sent again that an earlier invocation may have published already: it may
+    /// be counted twice. Logged with the object and batch, and counted in
+    /// `AmbiguousPublishes` (EMF, on Lambda).
+    fn report_ambiguous_publish(
+        &self,
+        object: &ObjectRef,
+        version: &str,
+        left: InFlight,
+        held: Option<&idempotency::Held>,
+    ) {
+        let why = if left.ambiguous { "its reply was lost" } else { "its sender stopped" };
+        tracing::warn!(
+            bucket = %object.bucket, key = %object.key, version, batch = left.batch,
+            previous_owner = held.and_then(|h| h.previous_owner.as_deref()).unwrap_or("unknown"),
+            "sent again a batch that may have been published already ({why}): it may be counted twice"
+        );
+        if let Some(function) = &self.config.function_name {
+            println!("{}", ambiguous_publishes_record(function, unix_now() as u64 * 1000));
+        }
+    }
+}
+
+/// The EMF record counting one ambiguous publish.
+fn ambiguous_publishes_record(function: &str, timestamp_ms: u64) -> String {
+    shared::emf::record(
+        OWN_METRICS_NAMESPACE,
+        &[("FunctionName", function)],
+        &[("AmbiguousPublishes", 1.0, shared::metrics::Unit::Count)],
+        timestamp_ms,
+    )
 }
 
 /// The output file's name: the source's file name and a hash of its identity, so that a
