@@ -170,6 +170,12 @@ async fn test_events_missing_objects_and_own_objects_are_acknowledged() {
     let outcome = processor.process_object(&own, "r3", None).await;
     assert!(matches!(outcome, Ok(ObjectOutcome::OwnObject { .. })), "{outcome:?}");
     assert!(request_counts(&s.clients).await.is_empty(), "nothing published");
+    // A key that merely starts with the state prefix is a log like any other.
+    let archive = ObjectRef::new(BUCKET, "processor-state-archive/x.log.gz");
+    let log = gzip(&std::fs::read(fixture("logs/alb.log")).unwrap());
+    s.clients.s3.put_object().bucket(BUCKET).key(&archive.key).body(log.into()).send().await.unwrap();
+    let outcome = processor.process_object(&archive, "r4", None).await;
+    assert!(matches!(outcome, Ok(ObjectOutcome::Processed { records: 7, .. })), "{outcome:?}");
 }
 
 #[tokio::test]
@@ -198,12 +204,9 @@ async fn a_permanent_error_fails_the_invocation_with_the_object_named() {
     assert!(error.to_string().contains("could not be detected"), "{error}");
 }
 
-#[tokio::test]
-async fn a_takeover_publishes_only_the_batches_not_yet_published() {
-    use integration_tests::fault_proxy::{Fault, FaultKind, FaultProxy};
-    let s = setup().await;
-    // 70 minutes of one request each: 70 × (LoadBalancer + TargetGroup) × 9 datums, two
-    // PutMetricData batches.
+/// 70 minutes of one request each: 70 × (LoadBalancer + TargetGroup) × 8 = 1,120 datums, two
+/// PutMetricData batches.
+fn long_log() -> Vec<u8> {
     let template =
         std::fs::read_to_string(fixture("logs/alb.log")).unwrap().lines().next().unwrap().to_owned();
     let log: String = (0..70)
@@ -213,15 +216,20 @@ async fn a_takeover_publishes_only_the_batches_not_yet_published() {
                 + "\n"
         })
         .collect();
-    s.clients
-        .s3
-        .put_object()
-        .bucket(BUCKET)
-        .key("long.log")
-        .body(log.into_bytes().into())
-        .send()
-        .await
-        .unwrap();
+    log.into_bytes()
+}
+
+/// Uploads [`long_log`] as `long.log`.
+async fn put_long_log(s: &Setup) -> ObjectRef {
+    s.clients.s3.put_object().bucket(BUCKET).key("long.log").body(long_log().into()).send().await.unwrap();
+    ObjectRef::new(BUCKET, "long.log")
+}
+
+#[tokio::test]
+async fn a_takeover_publishes_only_the_batches_not_yet_published() {
+    use integration_tests::fault_proxy::{Fault, FaultKind, FaultProxy};
+    let s = setup().await;
+    let object = put_long_log(&s).await;
 
     // The second batch is refused (a permanent error): the first is out, the marker says so.
     let proxy = FaultProxy::start(
@@ -235,7 +243,6 @@ async fn a_takeover_publishes_only_the_batches_not_yet_published() {
         &Clients::new(&config, false),
         processor_config(),
     );
-    let object = ObjectRef::new(BUCKET, "long.log");
     let error = failing.process_object(&object, "first", None).await.unwrap_err();
     assert!(error.to_string().contains("AccessDenied") && !error.retryable(), "{error}");
     assert_eq!(proxy.injected().len(), 1);
@@ -315,4 +322,126 @@ async fn normalized_records_are_written_as_gzip_ndjson_under_the_output_prefix()
     // The output's own notification would come back: it is never processed.
     let own = processor.process_object(&ObjectRef::new(BUCKET, keys[0]), "r2", None).await.unwrap();
     assert!(matches!(own, ObjectOutcome::OwnObject { .. }), "{own:?}");
+}
+
+/// RequestCount per minute over the long log's 70 minutes.
+async fn long_log_counts(s: &Setup) -> Vec<(i64, f64)> {
+    per_minute_between(&s.clients, "RequestCount", "Sum", MINUTE_0, MINUTE_0 + 70 * 60).await
+}
+
+/// The minutes whose LoadBalancer-only RequestCount datum is in the long log's first batch.
+fn minutes_in_the_first_batch() -> Vec<i64> {
+    let options = log_processor::ReadOptions {
+        key: "long.log",
+        format: None,
+        max_line_bytes: log_processor::config::DEFAULT_MAX_LINE_BYTES,
+        vpc_interface_dimension: false,
+        cancel: None,
+    };
+    let summary = log_processor::summarize(&long_log()[..], &options).unwrap();
+    let batches = shared::metrics::request_batches(&summary.metrics);
+    assert_eq!(batches.len(), 2);
+    batches[0]
+        .iter()
+        .filter(|d| d.name == "RequestCount" && d.dimensions.len() == 1)
+        .map(|d| d.timestamp)
+        .collect()
+}
+
+/// The object's only idempotency marker.
+async fn marker(s: &Setup) -> Value {
+    let listed = s
+        .clients
+        .s3
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix("processor-state/markers/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let object = s.clients.s3.get_object().bucket(BUCKET).key(keys[0]).send().await.unwrap();
+    serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap()
+}
+
+#[tokio::test]
+async fn a_lost_reply_to_put_metric_data_is_not_retried_and_only_that_batch_is_sent_again() {
+    use integration_tests::fault_proxy::{Fault, FaultKind, FaultProxy};
+    use log_processor::{ObjectError, PublishError};
+    let s = setup().await;
+    let object = put_long_log(&s).await;
+
+    // moto records the first batch, and its reply never comes back.
+    let proxy = FaultProxy::start(
+        &s.moto.endpoint,
+        vec![Fault { matches: "Action=PutMetricData", kind: FaultKind::DropResponse, times: 1, after: 0 }],
+    )
+    .await;
+    let clients = Clients::new(
+        &proxy.sdk_config(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await),
+        false,
+    );
+    let failing = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config());
+    let error = failing.process_object(&object, "first", None).await.unwrap_err();
+    assert!(
+        matches!(error, ObjectError::Publish { batch: 0, total: 2, source: PublishError::Ambiguous(_) }),
+        "{error:?}"
+    );
+    assert!(error.retryable(), "the redelivery settles it");
+    assert_eq!(proxy.injected(), vec![("Action=PutMetricData", FaultKind::DropResponse)]);
+    let calls = clients.calls.by_operation();
+    assert_eq!(calls.get("PutMetricData"), Some(&1), "not retried by the SDK: {calls:?}");
+    let left = marker(&s).await;
+    assert_eq!(
+        (left["status"].as_str(), left["published_batches"].as_u64()),
+        (Some("failed"), Some(0)),
+        "{left}"
+    );
+    assert_eq!(left["in_flight"], serde_json::json!({"batch": 0, "ambiguous": true}), "{left}");
+
+    // The redelivery sends that batch again, and the other one, and reports the resend.
+    let clients = Clients::new(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await, false);
+    let retry = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config());
+    let outcome = retry.process_object(&object, "second", None).await.unwrap();
+    assert!(
+        matches!(outcome, ObjectOutcome::Processed { records: 70, ambiguous_publishes: 1, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(clients.calls.by_operation().get("PutMetricData"), Some(&2));
+    assert_eq!(marker(&s).await["status"], "done");
+
+    // The first batch's minutes are counted twice, the second's once: nothing else doubled.
+    let doubled = minutes_in_the_first_batch();
+    assert!(!doubled.is_empty() && doubled.len() < 70, "{doubled:?}");
+    let expected: Vec<(i64, f64)> = (0..70)
+        .map(|m| MINUTE_0 + m * 60)
+        .map(|t| (t, if doubled.contains(&t) { 2.0 } else { 1.0 }))
+        .collect();
+    assert_eq!(long_log_counts(&s).await, expected);
+}
+
+#[tokio::test]
+async fn a_throttled_publish_is_retried_by_the_sdk_and_counted_once() {
+    use integration_tests::fault_proxy::{Fault, FaultKind, FaultProxy};
+    let s = setup().await;
+    let object = put_long_log(&s).await;
+    // Throttling is a refusal: CloudWatch recorded nothing, so the SDK's retry is safe.
+    let proxy = FaultProxy::start(
+        &s.moto.endpoint,
+        vec![Fault { matches: "Action=PutMetricData", kind: FaultKind::Throttle, times: 1, after: 1 }],
+    )
+    .await;
+    let clients = Clients::new(
+        &proxy.sdk_config(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await),
+        false,
+    );
+    let processor = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config());
+    let outcome = processor.process_object(&object, "r1", None).await.unwrap();
+    assert!(matches!(outcome, ObjectOutcome::Processed { ambiguous_publishes: 0, .. }), "{outcome:?}");
+    assert_eq!(proxy.injected().len(), 1);
+    assert_eq!(clients.calls.by_operation().get("PutMetricData"), Some(&3), "two batches, one retry");
+    let counts = long_log_counts(&s).await;
+    assert_eq!(counts.len(), 70);
+    assert!(counts.iter().all(|(_, n)| *n == 1.0), "{counts:?}");
 }

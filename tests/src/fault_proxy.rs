@@ -1,7 +1,8 @@
 //! A fault-injecting HTTP proxy in front of moto: requests pass through unchanged unless a
 //! rule matches them, in which case the client gets a throttling error or a 503 instead, or
-//! the request reaches moto and its response is lost (the client sees a 500). Tests use it
-//! to show that the functions retry what AWS would have them retry, and never act twice.
+//! the request reaches moto and its response is lost (the client sees a 500, or no reply at
+//! all). Tests use it to show that the functions retry what AWS would have them retry, and
+//! never act twice.
 //!
 //! It speaks just enough HTTP/1.1 for the SDK's requests: `Content-Length` bodies, one
 //! request per upstream connection, and `Connection: close` on every response.
@@ -23,6 +24,9 @@ pub enum FaultKind {
     LoseResponse,
     /// Not forwarded: 403 with the awsQuery `AccessDenied` error (permanent: not retried).
     Deny,
+    /// Forwarded (moto applies it), then the connection is closed without any reply: a
+    /// reply lost on the way, as a crash or a network failure after sending leaves it.
+    DropResponse,
 }
 
 /// Fail `times` requests whose request line or body contains `matches` (e.g.
@@ -72,6 +76,11 @@ impl FaultProxy {
     /// `config` with its endpoint replaced by this proxy's.
     pub fn sdk_config(&self, config: &aws_config::SdkConfig) -> aws_config::SdkConfig {
         config.to_builder().endpoint_url(&self.endpoint).build()
+    }
+
+    /// Adds a rule while the proxy runs (e.g. a storm that starts at a chosen tick).
+    pub fn add(&self, fault: Fault) {
+        self.rules.lock().expect("rules").faults.push(fault);
     }
 
     /// The faults injected so far, in order.
@@ -134,6 +143,10 @@ async fn serve(mut client: TcpStream, upstream: &str, rules: &Mutex<Rules>) -> s
         Some(FaultKind::LoseResponse) => {
             forward(&request, upstream).await?;
             canned("500 Internal Server Error", "")
+        }
+        Some(FaultKind::DropResponse) => {
+            forward(&request, upstream).await?;
+            return Ok(()); // dropping `client` closes the connection, unanswered
         }
     };
     client.write_all(&response).await?;
