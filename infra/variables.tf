@@ -77,6 +77,14 @@ variable "log_prefix" {
   description = "Only objects whose key starts with this prefix are processed (e.g. \"AWSLogs/\")."
   type        = string
   default     = "AWSLogs/"
+
+  # The processor never reads under its state prefix (log-processor, main.tf's
+  # processor_prefix; its recursion guard), so logs there would be dropped. A condition
+  # naming other variables needs Terraform 1.9.
+  validation {
+    condition     = var.state_bucket_name != var.log_bucket_name || !(trimsuffix(var.log_prefix, "/") == "log-processor" || startswith(var.log_prefix, "log-processor/"))
+    error_message = "log_prefix must not lie under log-processor/ when the log bucket is the state bucket: the processor keeps its markers there and never reads anything under it."
+  }
 }
 
 variable "log_suffix" {
@@ -104,6 +112,17 @@ variable "output_uri" {
   validation {
     condition     = var.output_uri == null || can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$", var.output_uri))
     error_message = "output_uri must look like s3://bucket/prefix."
+  }
+
+  # Nothing under the output prefix is ever processed (the recursion guard): a whole
+  # bucket, or a prefix covering log_prefix in the log bucket, would have logs dropped.
+  validation {
+    condition = var.output_uri == null || try(alltrue([
+      for o in [regex("^s3://([^/]+)/?(.*)$", var.output_uri)] : trimsuffix(o[1], "/") != "" && (
+        o[0] != var.log_bucket_name || !(trimsuffix(var.log_prefix, "/") == trimsuffix(o[1], "/") || startswith(var.log_prefix, "${trimsuffix(o[1], "/")}/"))
+      )
+    ]), false)
+    error_message = "output_uri needs a prefix of its own (s3://bucket/prefix), and in the log bucket one that does not cover log_prefix: nothing under it is ever processed."
   }
 }
 
