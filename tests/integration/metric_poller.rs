@@ -346,3 +346,195 @@ async fn throttling_and_server_errors_are_retried_and_nothing_acts_twice() {
     let state = state_object(&s, "faults").await;
     assert_eq!(state["groups"]["svc"]["history"]["scale_events"].as_array().unwrap().len(), 1, "{state}");
 }
+
+/// The world of a fault test, driven by the poller's own loop: time is virtual (it passes
+/// only when the loop sleeps, so ticks are ten seconds apart however long they take), and
+/// between ticks it records the group's capacity and plays the script for the next tick.
+struct ScriptedWorld<'a> {
+    t0: SystemTime,
+    now: std::sync::Mutex<SystemTime>,
+    /// Straight to moto, not through the proxy.
+    config: &'a aws_config::SdkConfig,
+    proxy: &'a integration_tests::fault_proxy::FaultProxy,
+    /// (seconds since t0 of the tick just done, the group's desired capacity after it).
+    samples: std::sync::Mutex<Vec<(u64, i32)>>,
+    /// The state object after the ticks at these offsets.
+    states: std::sync::Mutex<Vec<(u64, serde_json::Value)>>,
+    clients: &'a Clients,
+}
+
+/// Fault-test script: load per instance (target 50) by offset, the storm, the operator.
+const STORM_AT: u64 = 130;
+const MANUAL_AT: u64 = 520;
+const MANUAL_CAPACITY: i32 = 16;
+
+fn scripted_load(offset: u64) -> f64 {
+    match offset {
+        0..200 => 200.0,
+        200..MANUAL_AT => 50.0,
+        _ => 20.0,
+    }
+}
+
+impl ScriptedWorld<'_> {
+    fn offset(&self, time: SystemTime) -> u64 {
+        time.duration_since(self.t0).unwrap().as_secs()
+    }
+
+    /// Sets the scene for the tick at `time`: its datapoint, and any scripted event.
+    async fn prepare(&self, time: SystemTime) {
+        use integration_tests::fault_proxy::{Fault, FaultKind};
+        let offset = self.offset(time);
+        // One datapoint per 10 s period, the newest just before the tick.
+        put_metric(self.config, "Load", "svc", scripted_load(offset), time - Duration::from_secs(1)).await;
+        if offset == STORM_AT {
+            // Every attempt throttled: three ticks' listings (4 attempts each), then three
+            // ticks' metric reads.
+            for matches in ["Action=DescribeAutoScalingGroups", "Action=GetMetricData"] {
+                self.proxy.add(Fault { matches, kind: FaultKind::Throttle, times: 12, after: 0 });
+            }
+        }
+        if offset == MANUAL_AT {
+            aws_sdk_autoscaling::Client::new(self.config)
+                .set_desired_capacity()
+                .auto_scaling_group_name("svc")
+                .desired_capacity(MANUAL_CAPACITY)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+impl metric_poller::Clock for ScriptedWorld<'_> {
+    fn now(&self) -> SystemTime {
+        *self.now.lock().unwrap()
+    }
+
+    async fn sleep_until(&self, until: SystemTime) {
+        let done = self.offset(self.now());
+        let capacity = desired_capacity(self.config, "svc").await;
+        self.samples.lock().unwrap().push((done, capacity));
+        if [0, 10, MANUAL_AT].contains(&done) {
+            let state = state_object_with(self.clients, "storm").await;
+            self.states.lock().unwrap().push((done, state));
+        }
+        self.prepare(until).await;
+        *self.now.lock().unwrap() = until;
+    }
+}
+
+async fn state_object_with(clients: &Clients, prefix: &str) -> serde_json::Value {
+    let object = clients
+        .s3
+        .get_object()
+        .bucket(STATE_BUCKET)
+        .key(format!("{prefix}/state.json"))
+        .send()
+        .await
+        .unwrap();
+    serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap()
+}
+
+#[tokio::test]
+async fn under_lost_replies_a_throttling_storm_and_an_operator_the_rate_limit_and_the_operator_hold() {
+    use integration_tests::fault_proxy::{Fault, FaultKind, FaultProxy};
+    let s = setup().await;
+    create_group(
+        &s.config,
+        "lt",
+        GroupSpec { name: "svc", min: 1, max: 20, desired: 2, tags: tags(&[ENABLED]) },
+    )
+    .await;
+    // At most 2 instances added per 60 s; the default scale-down window (300 s).
+    let policy = s.dir.join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"groups": [{"name": "svc", "metrics": [{"id": "m", "query": {"namespace": "Test/App",
+            "metric_name": "Load", "dimensions": {"Group": "svc"}, "stat": "Maximum", "period_seconds": 10},
+            "target": {"average": 50}}], "instance_warmup_seconds": 0,
+            "behavior": {"scale_up": {"policies": [{"type": "instances", "value": 2, "period_seconds": 60}]}}}]}"#,
+    )
+    .unwrap();
+    // The first change reaches moto on every attempt, and every reply is lost.
+    let proxy = FaultProxy::start(
+        &s.moto.endpoint,
+        vec![Fault {
+            matches: "Action=SetDesiredCapacity",
+            kind: FaultKind::LoseResponse,
+            times: 4,
+            after: 0,
+        }],
+    )
+    .await;
+    let config = PollerConfig {
+        policy: Some(PolicyLocation::Local(policy)),
+        state: Some(S3Uri { bucket: STATE_BUCKET.into(), key: "storm".into() }),
+        ..PollerConfig::default()
+    };
+    let poller = metric_poller::build(&Clients::new(&proxy.sdk_config(&s.config), false), config).unwrap();
+    let t0 = SystemTime::now();
+    let world = ScriptedWorld {
+        t0,
+        now: std::sync::Mutex::new(t0),
+        config: &s.config,
+        proxy: &proxy,
+        samples: std::sync::Mutex::new(vec![]),
+        states: std::sync::Mutex::new(vec![]),
+        clients: &s.clients,
+    };
+    world.prepare(t0).await;
+    // Ticks at 0, 10, ..., 830 s (the deadline less the 3 s margin).
+    let deadline = t0 + Duration::from_secs(833);
+    let summary = poller.run_until_with(&world, "invocation", deadline).await.unwrap();
+    let final_capacity = desired_capacity(&s.config, "svc").await;
+    world.samples.lock().unwrap().push((830, final_capacity));
+    let samples = world.samples.lock().unwrap().clone();
+    eprintln!("capacity after each tick (s, desired): {samples:?}");
+    eprintln!(
+        "ticks {} (failed {}, acted {}), faults injected {}",
+        summary.ticks,
+        summary.failed_ticks,
+        summary.acted_ticks,
+        proxy.injected().len()
+    );
+
+    // The loop kept ticking through the storm: three ticks failed at the listing, the
+    // three after them had no metrics (and held), and every fault was injected.
+    assert_eq!((summary.ticks, summary.failed_ticks), (84, 3), "{summary:?}");
+    assert!(summary.last_error.as_deref().unwrap().contains("Throttling"), "{:?}", summary.last_error);
+    assert!(proxy.pending().is_empty(), "{:?}", proxy.pending());
+    assert_eq!(proxy.injected().len(), 4 + 12 + 12);
+
+    let at = |offset: u64| samples.iter().find(|(t, _)| *t == offset).unwrap().1;
+    // The change of unknown outcome took effect (moto applied it), was recorded once at its
+    // own time, and counted: no second change inside the 60 s period.
+    assert_eq!(at(0), 4);
+    let states = world.states.lock().unwrap().clone();
+    let state_at = |offset: u64| states.iter().find(|(t, _)| *t == offset).unwrap().1.clone();
+    assert!(state_at(0)["groups"]["svc"]["pending_change"]["to"] == 4, "{}", state_at(0));
+    let after = &state_at(10)["groups"]["svc"];
+    assert_eq!(after["history"]["scale_events"].as_array().unwrap().len(), 1, "{after}");
+    assert!(after.get("pending_change").is_none(), "{after}");
+    // Never faster than 2 instances per 60 s, from the 2 it started at (the operator's
+    // change aside).
+    let mut series = vec![(0u64, 2)];
+    series.extend(samples.iter().map(|(t, c)| (*t + 1, *c)));
+    for (i, &(t, capacity)) in series.iter().enumerate() {
+        for &(earlier_t, earlier) in &series[..i] {
+            if t - earlier_t < 60 && !(earlier_t..=t).contains(&(MANUAL_AT + 1)) {
+                assert!(capacity - earlier <= 2, "{earlier} at {earlier_t} s -> {capacity} at {t} s");
+            }
+        }
+    }
+    // It went on scaling after the storm: 8 before it, 10 at the first tick with data.
+    assert_eq!((at(120), at(180), at(190)), (8, 8, 10));
+    // The operator's 16 stands for the 300 s down window though 20 % asks for 7 ...
+    let manual = &state_at(MANUAL_AT)["groups"]["svc"]["history"]["external_changes"];
+    assert_eq!(manual[0]["to"], MANUAL_CAPACITY, "{manual}");
+    for (t, capacity) in samples.iter().filter(|(t, _)| (MANUAL_AT..MANUAL_AT + 300).contains(t)) {
+        assert_eq!(*capacity, MANUAL_CAPACITY, "at {t} s");
+    }
+    // ... and then the group scales in.
+    assert_eq!(at(MANUAL_AT + 300), 7);
+}
