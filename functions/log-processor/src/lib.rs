@@ -133,7 +133,7 @@ pub enum ObjectError {
     #[error("writing the normalized output failed: {0}")]
     Output(AwsError),
     /// A batch failed; the marker records whether it may have been recorded.
-    #[error("PutMetricData batch #{batch} of {total}: {source}")]
+    #[error("batch #{batch} of {total}: {source}")]
     Publish {
         batch: usize,
         total: usize,
@@ -485,7 +485,9 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
                         *progress = sending;
                     }
                     let sent = self.metrics.put(&self.config.namespace, batch).await;
-                    if let (Some(left), false) = (left, matches!(sent, Err(PublishError::Rejected(_)))) {
+                    // Counted unless certainly not recorded this time.
+                    let may_be_out = !matches!(sent, Err(PublishError::Rejected(_)));
+                    if let Some(left) = left.filter(|_| may_be_out) {
                         ambiguous_publishes += 1;
                         self.report_ambiguous_publish(object, version, left, held.as_deref());
                     }
@@ -496,7 +498,7 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
                                 PublishError::Ambiguous(_) => {
                                     Some(InFlight { batch: index, ambiguous: true })
                                 }
-                                // Certainly not recorded now; whatever an earlier attempt did still holds.
+                                // Not recorded now; what an earlier attempt did still holds.
                                 PublishError::Rejected(_) => left,
                             };
                             return Err(ObjectError::Publish { batch: index, total, source });
