@@ -16,6 +16,30 @@ use shared::metrics::DatumValue;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// What was being done when `source` failed; `main` prints both, and the source's causes.
+#[derive(Debug)]
+struct Context {
+    what: String,
+    source: Error,
+}
+
+impl std::fmt::Display for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+impl std::error::Error for Context {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+/// For `map_err`: the error as the source of `what`.
+fn context<E: Into<Error>>(what: impl std::fmt::Display) -> impl FnOnce(E) -> Error {
+    move |source| Box::new(Context { what: what.to_string(), source: source.into() })
+}
+
 /// Scale EC2 Auto Scaling groups on CloudWatch metrics, and turn access logs into metrics.
 ///
 /// AWS commands use the standard AWS configuration (AWS_REGION, AWS_PROFILE, credentials,
@@ -84,7 +108,8 @@ struct PollArgs {
     /// Run one tick and exit.
     #[arg(long)]
     once: bool,
-    /// Tick every TICK_INTERVAL_SECONDS (or --interval) until interrupted.
+    /// Tick every TICK_INTERVAL_SECONDS (or --interval) until interrupted (Ctrl-C); a tick
+    /// that fails (a throttled listing) is reported and the next one runs.
     #[arg(long)]
     watch: bool,
     /// Seconds between ticks with --watch.
@@ -265,17 +290,15 @@ async fn poll(args: PollArgs) -> Result<ExitCode, Error> {
     let owner = format!("autoscaler-cli-{}", std::process::id());
     loop {
         let tick = poller.tick_with_lease(&owner, SystemTime::now(), 2 * interval.as_secs() as i64).await;
-        let tick = match tick {
-            Ok(tick) => tick,
-            Err(err) => {
+        match tick {
+            Ok(tick) if args.json => println!("{}", serde_json::to_string(&tick)?),
+            Ok(tick) => print!("{tick}"),
+            Err(err) if args.once => {
                 poller.release_lease(&owner).await;
                 return Err(err.into());
             }
-        };
-        if args.json {
-            println!("{}", serde_json::to_string(&tick)?);
-        } else {
-            print!("{tick}");
+            // As on Lambda, a failed tick (a throttled listing) fails alone: watch goes on.
+            Err(err) => eprintln!("tick failed: {}", shared::error::error_chain(&err)),
         }
         if args.once {
             poller.release_lease(&owner).await;
@@ -301,7 +324,7 @@ fn summarize(files: &[PathBuf], format: &str, json: bool) -> Result<ExitCode, Er
         let input: Box<dyn Read + Send> = if file.as_os_str() == "-" {
             Box::new(io::stdin())
         } else {
-            let opened = File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let opened = File::open(file).map_err(context(file.display()))?;
             let size = opened.metadata().map_or(0, |m| m.len());
             if size >= PROGRESS_MIN_BYTES && io::stderr().is_terminal() {
                 Box::new(Progress::new(opened, size, file.display().to_string()))
@@ -316,7 +339,7 @@ fn summarize(files: &[PathBuf], format: &str, json: bool) -> Result<ExitCode, Er
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             ..Default::default()
         };
-        summarizer.read(input, &options).map_err(|e| format!("{}: {e}", file.display()))?;
+        summarizer.read(input, &options).map_err(context(file.display()))?;
     }
     let summary = summarizer.finish();
     let mut out = io::stdout().lock();

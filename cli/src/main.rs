@@ -14,7 +14,8 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // The whole chain: the cause (a throttle, a truncated stream) is in the sources.
+            eprintln!("error: {}", shared::error::error_chain(&*err));
             ExitCode::FAILURE
         }
     }

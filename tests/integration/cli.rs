@@ -322,3 +322,102 @@ async fn logs_process_runs_the_lambda_code_path_on_one_object() {
     let again: serde_json::Value = serde_json::from_slice(&run().stdout).unwrap();
     assert_eq!(again["result"], "duplicate");
 }
+
+#[test]
+fn logs_summarize_prints_the_cause_of_a_truncated_gzip() {
+    let log = gzip(&std::fs::read(fixture("logs/alb.log")).unwrap());
+    let truncated = temp_dir("truncated").join("alb.log.gz");
+    std::fs::write(&truncated, &log[..log.len() / 2]).unwrap();
+    let output = autoscaler().args(["logs", "summarize"]).arg(&truncated).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Where it stopped, and why: the decompressor's own words, at the end of the chain.
+    let line = stderr.lines().find(|l| l.starts_with("error: ")).expect("an error line");
+    assert!(line.contains(&truncated.display().to_string()), "{stderr}");
+    assert!(line.contains("deflate"), "the cause is missing: {stderr}");
+}
+
+/// An enabled group `name` in a fresh moto, a policy for it, and a fault proxy in front
+/// of moto with `faults`; returns what the CLI's environment needs.
+async fn through_a_fault_proxy(
+    name: &'static str,
+    faults: Vec<integration_tests::fault_proxy::Fault>,
+) -> (Moto, integration_tests::fault_proxy::FaultProxy, std::path::PathBuf) {
+    let moto = Moto::start();
+    let config = moto.sdk_config(shared::aws::RetryProfile::Latency).await;
+    create_launch_template(&config, "lt").await;
+    let enabled = tags(&[("lambda-autoscaler:enabled", "true")]);
+    create_group(&config, "lt", GroupSpec { name, min: 1, max: 10, desired: 2, tags: enabled }).await;
+    let policy = temp_dir("cli-faults").join("policy.json");
+    std::fs::write(
+        &policy,
+        format!(r#"{{"groups": [{}]}}"#, policy_group(name, "Load", r#"{"average": 50}"#, "")),
+    )
+    .unwrap();
+    let proxy = integration_tests::fault_proxy::FaultProxy::start(&moto.endpoint, faults).await;
+    (moto, proxy, policy)
+}
+
+fn throttled_listings(times: usize) -> Vec<integration_tests::fault_proxy::Fault> {
+    use integration_tests::fault_proxy::{Fault, FaultKind};
+    vec![Fault { matches: "Action=DescribeAutoScalingGroups", kind: FaultKind::Throttle, times, after: 0 }]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poll_once_prints_the_cause_of_a_throttled_listing() {
+    // Every one of the SDK's four attempts throttled.
+    let (moto, proxy, policy) = through_a_fault_proxy("throttled", throttled_listings(4)).await;
+    let mut command = autoscaler();
+    command.args(["poll", "--once", "--policy"]).arg(&policy).envs(moto.env());
+    command.env("AWS_ENDPOINT_URL", &proxy.endpoint);
+    // Blocking on its own thread: the proxy serves the child from this runtime.
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "error: listing Auto Scaling groups failed: DescribeAutoScalingGroups: Throttling: Rate exceeded"
+        ),
+        "{stderr}"
+    );
+    assert!(proxy.pending().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poll_watch_goes_on_through_failed_ticks_until_interrupted() {
+    use std::io::BufRead;
+    // Two ticks' listings throttled on every attempt; the third tick gets through.
+    let (moto, proxy, policy) = through_a_fault_proxy("stormy", throttled_listings(8)).await;
+    let mut child = autoscaler()
+        .args(["poll", "--watch", "--interval", "1", "--json", "--policy"])
+        .arg(&policy)
+        .envs(moto.env())
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first tick that got through (the proxy needs this runtime meanwhile).
+    let stdout = child.stdout.take().unwrap();
+    let first = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let first = lines.next();
+        // Keep draining so the child never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        first
+    });
+    let first = tokio::time::timeout(std::time::Duration::from_secs(60), first).await;
+    let interrupted = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(interrupted.success());
+    let first = first.expect("no tick got through within 60 s").unwrap();
+    let tick: serde_json::Value = serde_json::from_str(&first.expect("stdout closed").unwrap()).unwrap();
+    assert_eq!(tick["groups"][0]["group"], "stormy");
+    assert!(proxy.pending().is_empty(), "both failed ticks came first");
+
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    assert!(output.status.success(), "Ctrl-C is a clean exit");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let failures: Vec<&str> = stderr.lines().filter(|l| l.starts_with("tick failed: ")).collect();
+    assert_eq!(failures.len(), 2, "{stderr}");
+    assert!(failures.iter().all(|l| l.contains("Throttling")), "{stderr}");
+}
