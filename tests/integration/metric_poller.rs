@@ -538,3 +538,75 @@ async fn under_lost_replies_a_throttling_storm_and_an_operator_the_rate_limit_an
     // ... and then the group scales in.
     assert_eq!(at(MANUAL_AT + 300), 7);
 }
+
+/// One tick's SetDesiredCapacity(2 -> 4) through the proxy with `faults` (applied to
+/// that tick only), and a next tick; returns the first tick's outcome and the state after each.
+async fn a_change_through(
+    faults: Vec<integration_tests::fault_proxy::Fault>,
+    prefix: &str,
+) -> (metric_poller::GroupOutcome, serde_json::Value, serde_json::Value, Setup) {
+    let s = setup().await;
+    // 100 at 25 per instance: 4, whatever the capacity, so the second tick only settles.
+    let policy = one_group(&s, "svc", 2, r#"{"per_instance": 25}"#, 100.0).await;
+    let proxy = integration_tests::fault_proxy::FaultProxy::start(&s.moto.endpoint, faults).await;
+    let config = PollerConfig {
+        policy: Some(PolicyLocation::Local(policy)),
+        state: Some(S3Uri { bucket: STATE_BUCKET.into(), key: prefix.into() }),
+        ..PollerConfig::default()
+    };
+    let poller = metric_poller::build(&Clients::new(&proxy.sdk_config(&s.config), false), config).unwrap();
+    let first = poller.tick_with_lease("p", at(0), 60).await.unwrap().groups.remove(0);
+    assert!(proxy.pending().is_empty(), "{:?}", proxy.pending());
+    let after_first = state_object(&s, prefix).await;
+    poller.tick_with_lease("p", at(10), 60).await.unwrap();
+    let after_second = state_object(&s, prefix).await;
+    (first, after_first, after_second, s)
+}
+
+#[tokio::test]
+async fn a_rejection_after_an_unanswered_attempt_leaves_the_outcome_unknown_until_settled() {
+    use integration_tests::fault_proxy::{Fault, FaultKind};
+    let set = |kind, times| Fault { matches: "Action=SetDesiredCapacity", kind, times, after: 0 };
+    // The first attempt is applied and its reply lost; the SDK's retry is denied. The last
+    // answer is a 4xx, but the change was made.
+    let faults = vec![set(FaultKind::LoseResponse, 1), set(FaultKind::Deny, 1)];
+    let (first, after_first, after_second, s) = a_change_through(faults, "denied").await;
+    assert_eq!((first.action, first.desired), (Action::OutcomeUnknown, 4), "{:?}", first.error);
+    assert!(first.error.as_deref().unwrap().contains("AccessDenied"), "{:?}", first.error);
+    assert_eq!(after_first["groups"]["svc"]["pending_change"]["to"], 4, "{after_first}");
+    assert_eq!(desired_capacity(&s.config, "svc").await, 4);
+    let svc = &after_second["groups"]["svc"];
+    assert_eq!(svc["history"]["scale_events"].as_array().unwrap().len(), 1, "{svc}");
+    assert!(svc.get("pending_change").is_none() && svc["history"].get("external_changes").is_none(), "{svc}");
+}
+
+#[tokio::test]
+async fn a_change_whose_connection_closes_unanswered_on_every_attempt_is_settled_next_tick() {
+    use integration_tests::fault_proxy::{Fault, FaultKind};
+    let faults = vec![Fault {
+        matches: "Action=SetDesiredCapacity",
+        kind: FaultKind::DropResponse,
+        times: 4,
+        after: 0,
+    }];
+    let (first, after_first, after_second, s) = a_change_through(faults, "dropped").await;
+    assert_eq!((first.action, first.desired), (Action::OutcomeUnknown, 4), "{:?}", first.error);
+    assert!(after_first["groups"]["svc"].get("pending_change").is_some(), "{after_first}");
+    assert_eq!(desired_capacity(&s.config, "svc").await, 4);
+    let events = after_second["groups"]["svc"]["history"]["scale_events"].as_array().unwrap().clone();
+    assert_eq!(events.len(), 1, "{after_second}");
+    assert_eq!(events[0]["change"], 2);
+}
+
+#[tokio::test]
+async fn a_definite_rejection_drops_the_intent() {
+    use integration_tests::fault_proxy::{Fault, FaultKind};
+    let faults =
+        vec![Fault { matches: "Action=SetDesiredCapacity", kind: FaultKind::Deny, times: 1, after: 0 }];
+    let (first, after_first, after_second, s) = a_change_through(faults, "rejected").await;
+    assert_eq!((first.action, first.desired), (Action::Failed, 2), "{:?}", first.error);
+    assert!(after_first["groups"]["svc"].get("pending_change").is_none(), "{after_first}");
+    // The next tick decides anew and makes the change.
+    assert_eq!(desired_capacity(&s.config, "svc").await, 4);
+    assert_eq!(after_second["groups"]["svc"]["history"]["scale_events"].as_array().unwrap().len(), 1);
+}
