@@ -1,31 +1,57 @@
-//! Per-minute, per-dimension aggregation of records into CloudWatch datums.
+//! Per-minute, per-dimension aggregation of records into CloudWatch datums. The metric
+//! names and what each means are in the README's metrics table; a metric added here
+//! belongs there too, and in a fixture's expected values.
 
 use std::collections::{BTreeMap, HashMap};
 
 use shared::metrics::{Datum, DatumValue, Histogram, Unit};
 
-use crate::formats::{Measure, Record};
+use crate::formats::{Detail, Measure, Record};
 
 #[derive(Clone, Debug, Default)]
 struct Counters {
     /// What was counted (the first record's kind; one object holds one kind).
     kind: Option<Kind>,
+    /// Which metrics the dimension set publishes.
+    set: Set,
     requests: u64,
     /// 2xx, 3xx, 4xx, 5xx by the status the client received.
     status_classes: [u64; 4],
     received_bytes: Option<u64>,
     sent_bytes: u64,
+    /// `Measure::Request::latency`; an ALB connection's handshake time.
     latency: Histogram,
-    rejected: u64,
-    packets: u64,
+    /// [`Detail::Target`]'s time.
+    target: Histogram,
+    rejected: Option<u64>,
+    packets: Option<u64>,
+    bytes: Option<u64>,
     errors: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
-    Request { http: bool },
+    /// `target`: the metric name of [`Detail::Target`]'s time, for ALB and Classic ELB.
+    Request {
+        http: bool,
+        target: Option<&'static str>,
+    },
     Flow,
     Event,
+    Connection,
+}
+
+/// The dimension sets a record is counted under, and what each publishes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Set {
+    /// Each non-empty prefix of the record's dimensions: every metric of its kind.
+    #[default]
+    Full,
+    /// The first dimension and `Route`: request count, status classes and the latency
+    /// AWS's metric of that name measures.
+    Route,
+    /// The first dimension and `VerifyStatus`: ALB connections' verification failures.
+    VerifyStatus,
 }
 
 /// Aggregates records by minute and dimensions. Keys are encoded into one byte string
@@ -49,21 +75,42 @@ impl Aggregator {
         }
     }
 
-    /// Counts the record under each non-empty prefix of its dimensions (or under none).
-    pub fn add(&mut self, record: &Record<'_>) {
+    /// Counts the record under each non-empty prefix of its dimensions (or under none),
+    /// and, under its first dimension, per `route` (`ROUTES`) and per failed verify status.
+    pub fn add(&mut self, record: &Record<'_>, route: Option<&str>) {
         for len in record.dimension_count.min(1)..=record.dimension_count {
-            self.key.clear();
-            self.key.extend_from_slice(&record.minute.to_be_bytes());
-            self.key.extend_from_slice(&self.object_dimensions);
-            for (name, value) in &record.dimensions[..len] {
-                encode(&mut self.key, name, value);
-            }
-            let counters = match self.groups.get_mut(self.key.as_slice()) {
-                Some(c) => c,
-                None => self.groups.entry(self.key.as_slice().into()).or_default(),
-            };
-            count(counters, &record.measure);
+            self.count(record, &record.dimensions[..len], None, Set::Full);
         }
+        let first = &record.dimensions[..record.dimension_count.min(1)];
+        if let Some(route) = route {
+            self.count(record, first, Some(("Route", route.as_bytes())), Set::Route);
+        }
+        if let Detail::Connection { verify_failure: Some(status), .. } = record.detail {
+            self.count(record, first, Some(("VerifyStatus", status)), Set::VerifyStatus);
+        }
+    }
+
+    fn count(
+        &mut self,
+        record: &Record<'_>,
+        dimensions: &[(&'static str, &[u8])],
+        extra: Option<(&str, &[u8])>,
+        set: Set,
+    ) {
+        self.key.clear();
+        self.key.extend_from_slice(&record.minute.to_be_bytes());
+        self.key.extend_from_slice(&self.object_dimensions);
+        for (name, value) in dimensions.iter().chain(&extra) {
+            encode(&mut self.key, name, value);
+        }
+        let counters = match self.groups.get_mut(self.key.as_slice()) {
+            Some(c) => c,
+            None => self
+                .groups
+                .entry(self.key.as_slice().into())
+                .or_insert_with(|| Counters { set, ..Counters::default() }),
+        };
+        count(counters, record);
     }
 
     /// The datums, sorted by minute, dimensions and metric name.
@@ -92,31 +139,57 @@ impl Aggregator {
                     value: DatumValue::Single { value: value as f64 },
                 })
             };
-            match counters.kind {
-                Some(Kind::Request { http }) => {
+            let mut distributions: Vec<(&str, &Histogram)> = Vec::new();
+            match (counters.kind, counters.set) {
+                (Some(Kind::Request { http, target }), set) => {
                     single("RequestCount", Unit::Count, counters.requests);
                     if http {
                         for (class, n) in counters.status_classes.iter().enumerate() {
                             single(&format!("HTTPCode_{}XX_Count", class + 2), Unit::Count, *n);
                         }
                     }
-                    if let Some(received) = counters.received_bytes {
-                        single("BytesReceived", Unit::Bytes, received);
+                    match (target, set) {
+                        (Some(target), Set::Route) => distributions.push((target, &counters.target)),
+                        (None, Set::Route) => distributions.push(("Latency", &counters.latency)),
+                        (Some(target), _) => distributions
+                            .extend([("TotalProcessingTime", &counters.latency), (target, &counters.target)]),
+                        (None, _) => distributions.push(("Latency", &counters.latency)),
                     }
-                    single("BytesSent", Unit::Bytes, counters.sent_bytes);
-                    datums.extend(counters.latency.to_datums("Latency", Unit::Seconds, &dimensions, minute));
+                    if set == Set::Full {
+                        if let Some(received) = counters.received_bytes {
+                            single("BytesReceived", Unit::Bytes, received);
+                        }
+                        single("BytesSent", Unit::Bytes, counters.sent_bytes);
+                    }
                 }
-                Some(Kind::Flow) => {
+                (Some(Kind::Flow), _) => {
                     single("FlowCount", Unit::Count, counters.requests);
-                    single("RejectedFlowCount", Unit::Count, counters.rejected);
-                    single("Packets", Unit::Count, counters.packets);
-                    single("Bytes", Unit::Bytes, counters.sent_bytes);
+                    for (name, unit, value) in [
+                        ("RejectedFlowCount", Unit::Count, counters.rejected),
+                        ("Packets", Unit::Count, counters.packets),
+                        ("Bytes", Unit::Bytes, counters.bytes),
+                    ] {
+                        if let Some(value) = value {
+                            single(name, unit, value);
+                        }
+                    }
                 }
-                Some(Kind::Event) => {
+                (Some(Kind::Event), _) => {
                     single("RequestCount", Unit::Count, counters.requests);
                     single("ErrorCount", Unit::Count, counters.errors);
                 }
-                None => {}
+                (Some(Kind::Connection), Set::VerifyStatus) => {
+                    single("TLSHandshakeFailureCount", Unit::Count, counters.errors);
+                }
+                (Some(Kind::Connection), _) => {
+                    single("ConnectionCount", Unit::Count, counters.requests);
+                    single("TLSHandshakeFailureCount", Unit::Count, counters.errors);
+                    distributions.push(("TLSHandshakeLatency", &counters.latency));
+                }
+                (None, _) => {}
+            }
+            for (name, histogram) in distributions {
+                datums.extend(histogram.to_datums(name, Unit::Seconds, &dimensions, minute));
             }
         }
         datums
@@ -130,11 +203,27 @@ fn encode(key: &mut Vec<u8>, name: &str, value: &[u8]) {
     key.push(0x1e);
 }
 
-fn count(counters: &mut Counters, measure: &Measure) {
+fn count(counters: &mut Counters, record: &Record<'_>) {
     counters.requests += 1;
-    match *measure {
-        Measure::Request { http, status, latency, received, sent } => {
-            counters.kind.get_or_insert(Kind::Request { http });
+    match (record.measure, record.detail) {
+        (Measure::Event { error }, Detail::Connection { handshake, .. }) => {
+            counters.kind.get_or_insert(Kind::Connection);
+            counters.errors += u64::from(error);
+            if let Some(handshake) = handshake {
+                counters.latency.record(handshake);
+            }
+        }
+        (Measure::Request { http, status, latency, received, sent }, detail) => {
+            let target = match detail {
+                Detail::Target { metric, seconds } => {
+                    if let Some(seconds) = seconds {
+                        counters.target.record(seconds);
+                    }
+                    Some(metric)
+                }
+                _ => None,
+            };
+            counters.kind.get_or_insert(Kind::Request { http, target });
             if let Some(status) = status
                 && (200..600).contains(&status)
             {
@@ -148,13 +237,18 @@ fn count(counters: &mut Counters, measure: &Measure) {
                 counters.latency.record(latency);
             }
         }
-        Measure::Flow { packets, bytes, rejected } => {
+        (Measure::Flow { packets, bytes, rejected }, _) => {
             counters.kind.get_or_insert(Kind::Flow);
-            counters.packets += packets;
-            counters.sent_bytes += bytes;
-            counters.rejected += u64::from(rejected);
+            for (total, value) in [(&mut counters.packets, packets), (&mut counters.bytes, bytes)] {
+                if let Some(value) = value {
+                    *total.get_or_insert(0) += value;
+                }
+            }
+            if let Some(rejected) = rejected {
+                *counters.rejected.get_or_insert(0) += u64::from(rejected);
+            }
         }
-        Measure::Event { error } => {
+        (Measure::Event { error }, _) => {
             counters.kind.get_or_insert(Kind::Event);
             counters.errors += u64::from(error);
         }
@@ -174,16 +268,25 @@ mod tests {
         })
     }
 
+    fn names(datums: &[Datum], dims: &[(&str, &str)]) -> Vec<String> {
+        let dims: BTreeMap<String, String> =
+            dims.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        datums.iter().filter(|d| d.dimensions == dims).map(|d| d.name.clone()).collect()
+    }
+
+    fn request(status: Option<u16>) -> Measure {
+        Measure::Request { http: true, status, latency: Some(0.1), received: Some(5), sent: 7 }
+    }
+
     #[test]
     fn records_roll_up_under_each_dimension_prefix() {
         let mut aggregator = Aggregator::default();
-        let request =
-            |status| Measure::Request { http: true, status, latency: Some(0.1), received: Some(5), sent: 7 };
         for (tg, status) in
             [(&b"tg/a"[..], Some(200)), (b"tg/a", Some(503)), (b"tg/b", None), (b"-", Some(404))]
         {
             aggregator.add(
                 &Record::new(60, request(status)).with("LoadBalancer", b"app/x/1").with("TargetGroup", tg),
+                None,
             );
         }
         let datums = aggregator.datums();
@@ -202,11 +305,59 @@ mod tests {
     }
 
     #[test]
+    fn load_balancer_times_under_aws_names_and_routes_under_the_first_dimension() {
+        let mut aggregator = Aggregator::default();
+        let detail = |seconds| Detail::Target { metric: "TargetResponseTime", seconds };
+        let lb = |r: Record<'static>| r.with("LoadBalancer", b"app/x/1").with("TargetGroup", b"tg/a");
+        aggregator.add(&lb(Record::new(0, request(Some(200)))).detail(detail(Some(0.05))), Some("users"));
+        aggregator.add(&lb(Record::new(0, request(Some(502)))).detail(detail(None)), Some("other"));
+        let datums = aggregator.datums();
+        let dims = [("LoadBalancer", "app/x/1")];
+        assert_eq!(value(&datums, "TotalProcessingTime", &dims), Some(2.0));
+        assert_eq!(value(&datums, "TargetResponseTime", &dims), Some(1.0), "no target time, no sample");
+        assert_eq!(value(&datums, "Latency", &dims), None);
+        let users = [("LoadBalancer", "app/x/1"), ("Route", "users")];
+        assert_eq!(
+            names(&datums, &users),
+            [
+                "RequestCount",
+                "HTTPCode_2XX_Count",
+                "HTTPCode_3XX_Count",
+                "HTTPCode_4XX_Count",
+                "HTTPCode_5XX_Count",
+                "TargetResponseTime"
+            ]
+        );
+        let other = [("LoadBalancer", "app/x/1"), ("Route", "other")];
+        assert_eq!(value(&datums, "HTTPCode_5XX_Count", &other), Some(1.0));
+        assert_eq!(value(&datums, "TargetResponseTime", &other), None);
+    }
+
+    #[test]
+    fn connections_count_failures_per_verify_status() {
+        let mut aggregator = Aggregator::default();
+        for (handshake, failure) in [(Some(0.004), None), (None, Some(&b"Failed:CertificateExpired"[..]))] {
+            let record = Record::new(0, Measure::Event { error: failure.is_some() })
+                .with("LoadBalancer", b"app/x/1")
+                .detail(Detail::Connection { handshake, verify_failure: failure });
+            aggregator.add(&record, None);
+        }
+        let datums = aggregator.datums();
+        let lb = [("LoadBalancer", "app/x/1")];
+        assert_eq!(value(&datums, "ConnectionCount", &lb), Some(2.0));
+        assert_eq!(value(&datums, "TLSHandshakeFailureCount", &lb), Some(1.0));
+        assert_eq!(value(&datums, "TLSHandshakeLatency", &lb), Some(1.0));
+        let status = [("LoadBalancer", "app/x/1"), ("VerifyStatus", "Failed:CertificateExpired")];
+        assert_eq!(names(&datums, &status), ["TLSHandshakeFailureCount"]);
+    }
+
+    #[test]
     fn flows_events_and_object_dimensions() {
         let mut aggregator = Aggregator::default();
         aggregator.set_object_dimensions(&[("DistributionId", "E1")]);
-        aggregator.add(&Record::new(0, Measure::Flow { packets: 3, bytes: 100, rejected: true }));
-        aggregator.add(&Record::new(0, Measure::Flow { packets: 1, bytes: 50, rejected: false }));
+        let flow = |packets, bytes, rejected| Measure::Flow { packets, bytes, rejected };
+        aggregator.add(&Record::new(0, flow(Some(3), Some(100), Some(true))), None);
+        aggregator.add(&Record::new(0, flow(Some(1), Some(50), Some(false))), None);
         let datums = aggregator.datums();
         let dims = [("DistributionId", "E1")];
         assert_eq!(value(&datums, "FlowCount", &dims), Some(2.0));
@@ -214,8 +365,13 @@ mod tests {
         assert_eq!(value(&datums, "Packets", &dims), Some(4.0));
         assert_eq!(value(&datums, "Bytes", &dims), Some(150.0));
 
+        // A format without packets, bytes or action: flows only, nothing made up.
         let mut aggregator = Aggregator::default();
-        aggregator.add(&Record::new(0, Measure::Event { error: true }).with("EventSource", b"s3"));
+        aggregator.add(&Record::new(0, flow(None, None, None)), None);
+        assert_eq!(names(&aggregator.datums(), &[]), ["FlowCount"]);
+
+        let mut aggregator = Aggregator::default();
+        aggregator.add(&Record::new(0, Measure::Event { error: true }).with("EventSource", b"s3"), None);
         let datums = aggregator.datums();
         assert_eq!(value(&datums, "ErrorCount", &[("EventSource", "s3")]), Some(1.0));
         assert_eq!(datums.len(), 2);

@@ -38,6 +38,8 @@ pub struct ProcessorConfig {
     pub formats: Vec<(String, Format)>,
     /// `VPC_INTERFACE_DIMENSION=true`: VPC flow metrics per `InterfaceId` too.
     pub vpc_interface_dimension: bool,
+    /// `ROUTES` (`pattern=name,...`) and `ROUTES_MAX`: per-route metrics (see `routes`).
+    pub routes: crate::routes::Routes,
     /// `IDEMPOTENCY_TAKEOVER_SECONDS` (default 900, Lambda's longest timeout): an
     /// in-progress marker older than this was left by a dead invocation and is taken over.
     pub takeover_after: Duration,
@@ -62,6 +64,7 @@ impl Default for ProcessorConfig {
             output: None,
             formats: Vec::new(),
             vpc_interface_dimension: false,
+            routes: crate::routes::Routes::default(),
             takeover_after: Duration::from_secs(900),
             deadline_margin: Duration::from_secs(5),
             s3_force_path_style: false,
@@ -120,6 +123,7 @@ impl ProcessorConfig {
             output,
             formats: env.string("LOG_FORMATS").map(|v| parse_formats(&v)).transpose()?.unwrap_or_default(),
             vpc_interface_dimension: env.bool_or("VPC_INTERFACE_DIMENSION", false)?,
+            routes: crate::routes::from_env(env)?,
             takeover_after: Duration::from_secs(
                 env.parse_or("IDEMPOTENCY_TAKEOVER_SECONDS", defaults.takeover_after.as_secs())?,
             ),

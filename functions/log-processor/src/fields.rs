@@ -105,6 +105,22 @@ pub fn civil_minute(date: &[u8], time: &[u8]) -> Option<i64> {
     Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60)
 }
 
+/// The start of the minute of the delivery time AWS writes into log file names
+/// (`..._20240501T0005Z_...`, ELB's and VPC Flow Logs' layouts): the end of the interval the
+/// file covers.
+pub fn key_minute(key: &str) -> Option<i64> {
+    let file = key.rsplit('/').next().unwrap_or(key);
+    file.split(['_', '.']).find_map(|part| {
+        let b = part.as_bytes();
+        if b.len() != 14 || b[8] != b'T' || b[13] != b'Z' {
+            return None;
+        }
+        let date = [&b[0..4], b"-", &b[4..6], b"-", &b[6..8]].concat();
+        let time = [&b[9..11], b":", &b[11..13]].concat();
+        civil_minute(&date, &time)
+    })
+}
+
 /// The start of the minute of a Common Log Format time, `06/Feb/2019:00:00:38 +0000`.
 pub fn clf_minute(time: &[u8]) -> Option<i64> {
     if time.len() != 26 || time[2] != b'/' || time[6] != b'/' || time[11] != b':' || time[20] != b' ' {
@@ -156,5 +172,13 @@ mod tests {
         assert_eq!(clf_minute(b"06/Feb/2019:00:00:38 +0000"), Some(1_549_411_200));
         assert_eq!(clf_minute(b"06/Feb/2019:01:00:38 +0100"), Some(1_549_411_200));
         assert_eq!(clf_minute(b"06/Foo/2019:00:00:38 +0000"), None);
+        let key = "AWSLogs/1/vpcflowlogs/us-east-1/2026/11/30/1_vpcflowlogs_us-east-1_fl-1_20261130T1205Z_ab12.log.gz";
+        assert_eq!(key_minute(key), Some(1_796_040_300));
+        assert_eq!(
+            key_minute("conn_log.1_elasticloadbalancing_us-east-1_app.x.1_20261130T1205Z_10.0.0.1_r.log"),
+            Some(1_796_040_300)
+        );
+        assert_eq!(key_minute("flows.log"), None);
+        assert_eq!(key_minute("x_20261399T1205Z_y"), None);
     }
 }

@@ -16,6 +16,7 @@ mod output;
 #[cfg(test)]
 mod pipeline_tests;
 mod read;
+pub mod routes;
 
 pub use config::{MetricsMode, ProcessorConfig};
 pub use event::ObjectRef;

@@ -2,6 +2,7 @@
 //! loop with its limits, and aggregation. Synchronous and streaming: memory is bounded by
 //! the read buffers, the line limit and the number of distinct minutes × dimensions.
 
+use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,6 +14,7 @@ use shared::metrics::Datum;
 use crate::aggregate::Aggregator;
 use crate::formats::{self, Format, LineParser, Parsed, Record};
 use crate::lines::{Line, Lines};
+use crate::routes::Routes;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -45,6 +47,9 @@ pub struct Summary {
     pub malformed: u64,
     /// Valid lines that are not counted: other entry types, headers, blank lines.
     pub skipped: u64,
+    /// `skipped` and `malformed` by reason: every line is accounted for, and says why.
+    pub skipped_reasons: BTreeMap<&'static str, u64>,
+    pub malformed_reasons: BTreeMap<&'static str, u64>,
     pub metrics: Vec<Datum>,
 }
 
@@ -240,9 +245,16 @@ pub struct Summarizer {
     /// The format of the log being read.
     current: Option<Format>,
     sink: Option<Box<dyn RecordSink>>,
+    /// `ROUTES`; empty without.
+    routes: Routes,
 }
 
 impl Summarizer {
+    /// Adds per-route metrics (`ROUTES`) for the formats that log request paths.
+    pub fn set_routes(&mut self, routes: Routes) {
+        self.routes = routes;
+    }
+
     /// Records also go to `sink`; [`Summarizer::take_sink`] gives it back.
     pub fn with_sink(sink: Box<dyn RecordSink>) -> Self {
         Self { sink: Some(sink), ..Self::default() }
@@ -316,7 +328,7 @@ impl Summarizer {
             None => self.aggregator.set_object_dimensions(&[]),
         }
 
-        let Some(mut parser) = LineParser::new(format, options.vpc_interface_dimension) else {
+        let Some(mut parser) = LineParser::new(format, options.key, options.vpc_interface_dimension) else {
             // CloudTrail: one JSON document.
             let records_before = self.summary.records;
             let result = formats::cloudtrail::read(text, &mut |parsed| self.count(parsed));
@@ -348,7 +360,7 @@ impl Summarizer {
             line_number += 1;
             let parsed = match line {
                 Line::TooLong => Parsed::Malformed("line too long"),
-                Line::Text(text) if text.iter().all(u8::is_ascii_whitespace) => Parsed::Skipped,
+                Line::Text(text) if text.iter().all(u8::is_ascii_whitespace) => Parsed::Skipped("blank line"),
                 Line::Text(text) if memchr::memchr(0, text).is_some() => Parsed::Malformed("NUL byte"),
                 Line::Text(text) if !text.is_ascii() && std::str::from_utf8(text).is_err() => {
                     Parsed::Malformed("invalid UTF-8")
@@ -366,13 +378,23 @@ impl Summarizer {
         match parsed {
             Parsed::Record(record) => {
                 self.summary.records += 1;
-                self.aggregator.add(&record);
+                let route = match record.request {
+                    Some(request) if !self.routes.is_empty() => Some(self.routes.route(request)),
+                    _ => None,
+                };
+                self.aggregator.add(&record, route);
                 if let (Some(sink), Some(format)) = (self.sink.as_mut(), self.current) {
                     sink.record(format, &record);
                 }
             }
-            Parsed::Skipped => self.summary.skipped += 1,
-            Parsed::Malformed(_) => self.summary.malformed += 1,
+            Parsed::Skipped(reason) => {
+                self.summary.skipped += 1;
+                *self.summary.skipped_reasons.entry(reason).or_default() += 1;
+            }
+            Parsed::Malformed(why) => {
+                self.summary.malformed += 1;
+                *self.summary.malformed_reasons.entry(why).or_default() += 1;
+            }
         }
     }
 }
@@ -609,6 +631,63 @@ mod tests {
         let error =
             summarize(&fixture("elb.log")[..], &ReadOptions { cancel: Some(&cancel), ..options("x") });
         assert!(matches!(error, Err(ReadError::Cancelled { line: 0 })));
+    }
+
+    #[test]
+    fn routes_add_a_route_dimension_to_requests_of_alb_elb_and_cloudfront() {
+        let routes = Routes::parse("/api/**=api, /=home", 20).unwrap();
+        for (name, key, expected) in [
+            (
+                "alb.log",
+                "x",
+                &[
+                    ("RequestCount@0{LoadBalancer=app/shop-alb/50dc6c495c0c9188,Route=api}", 2.0),
+                    ("HTTPCode_5XX_Count@0{LoadBalancer=app/shop-alb/50dc6c495c0c9188,Route=api}", 2.0),
+                    ("RequestCount@0{LoadBalancer=app/shop-alb/50dc6c495c0c9188,Route=home}", 1.0),
+                    // `/cart` and `/old` match no pattern.
+                    ("RequestCount@0{LoadBalancer=app/shop-alb/50dc6c495c0c9188,Route=other}", 2.0),
+                    ("TargetResponseTime@0{LoadBalancer=app/shop-alb/50dc6c495c0c9188,Route=other}", 2.0),
+                ][..],
+            ),
+            (
+                "elb.log",
+                "x",
+                &[
+                    ("RequestCount@0{LoadBalancerName=shop-classic,Route=home}", 3.0),
+                    ("Latency@0{LoadBalancerName=shop-classic,Route=home}", 2.0),
+                    // A TCP listener's entry has no path.
+                    ("RequestCount@0{LoadBalancerName=shop-classic,Route=other}", 1.0),
+                ],
+            ),
+            (
+                "cloudfront.log",
+                "cf/E2QWRUHAPOMQZL.2026-11-30-12.a1b2c3d4",
+                &[
+                    ("RequestCount@0{DistributionId=E2QWRUHAPOMQZL,Route=other}", 2.0),
+                    ("Latency@1{DistributionId=E2QWRUHAPOMQZL,Route=other}", 1.0),
+                ],
+            ),
+        ] {
+            let mut summarizer = Summarizer::default();
+            summarizer.set_routes(routes.clone());
+            summarizer.read(&fixture(name)[..], &options(key)).unwrap();
+            let with_routes = summarizer.finish();
+            let values = values(&with_routes);
+            for (metric, value) in expected {
+                assert_eq!(values.get(*metric), Some(value), "{name}: {metric} in {values:#?}");
+            }
+            // Only request counts, status classes and latency per route; the rest unchanged.
+            assert!(!values.keys().any(|k| k.contains("Route=") && k.starts_with("Bytes")), "{name}");
+            let without = summarize(&fixture(name)[..], &options(key)).unwrap();
+            let plain: Vec<_> =
+                with_routes.metrics.iter().filter(|d| !d.dimensions.contains_key("Route")).collect();
+            assert_eq!(plain, without.metrics.iter().collect::<Vec<_>>(), "{name}");
+        }
+        // Formats without paths get no Route dimension.
+        let mut summarizer = Summarizer::default();
+        summarizer.set_routes(routes);
+        summarizer.read(&fixture("nlb.log")[..], &options("x")).unwrap();
+        assert!(summarizer.finish().metrics.iter().all(|d| !d.dimensions.contains_key("Route")));
     }
 
     #[test]

@@ -15,11 +15,20 @@ pub struct Columns {
     sc_status: usize,
     cs_bytes: Option<usize>,
     time_taken: Option<usize>,
+    uri_stem: Option<usize>,
 }
 
 impl Default for Columns {
     fn default() -> Self {
-        Self { date: 0, time: 1, sc_bytes: 3, sc_status: 8, cs_bytes: Some(17), time_taken: Some(18) }
+        Self {
+            date: 0,
+            time: 1,
+            sc_bytes: 3,
+            sc_status: 8,
+            cs_bytes: Some(17),
+            time_taken: Some(18),
+            uri_stem: Some(7),
+        }
     }
 }
 
@@ -29,13 +38,13 @@ impl Columns {
             return match Self::from_header(names) {
                 Some(columns) => {
                     *self = columns;
-                    Parsed::Skipped
+                    Parsed::Skipped("header")
                 }
                 None => Parsed::Malformed("#Fields lacks date, time, sc-bytes or sc-status"),
             };
         }
         if line.starts_with(b"#") {
-            return Parsed::Skipped;
+            return Parsed::Skipped("header");
         }
         let fields: smallvec_fields::Fields<'a> = smallvec_fields::split(line);
         let get = |i: usize| fields.get(i).copied();
@@ -49,7 +58,12 @@ impl Columns {
                 None | Some(b"-") => None,
                 Some(t) => Some(parse_f64(t).filter(|t| t.is_finite() && *t >= 0.0).ok_or("bad time-taken")?),
             };
-            Ok(Some(Record::new(minute, Measure::Request { http: true, status, latency, received, sent })))
+            let record =
+                Record::new(minute, Measure::Request { http: true, status, latency, received, sent });
+            Ok(Ok(match self.uri_stem.and_then(get) {
+                Some(path) => record.request(path),
+                None => record,
+            }))
         })())
     }
 
@@ -63,6 +77,7 @@ impl Columns {
             sc_status: find(b"sc-status")?,
             cs_bytes: find(b"cs-bytes"),
             time_taken: find(b"time-taken"),
+            uri_stem: find(b"cs-uri-stem"),
         })
     }
 }
@@ -108,10 +123,11 @@ mod tests {
     #[test]
     fn the_header_drives_the_columns() {
         let mut columns = Columns::default();
-        assert_eq!(columns.parse(b"#Version: 1.0"), Parsed::Skipped);
-        assert_eq!(columns.parse(HEADER.as_bytes()), Parsed::Skipped);
+        assert_eq!(columns.parse(b"#Version: 1.0"), Parsed::Skipped("header"));
+        assert_eq!(columns.parse(HEADER.as_bytes()), Parsed::Skipped("header"));
         let Parsed::Record(r) = columns.parse(LINE.as_bytes()) else { panic!() };
         assert_eq!(r.minute, 1_575_493_320);
+        assert_eq!(r.request, Some(&b"/index.html"[..]));
         assert_eq!(
             r.measure,
             Measure::Request {

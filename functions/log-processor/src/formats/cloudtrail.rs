@@ -1,6 +1,8 @@
 //! CloudTrail log files: one JSON document, `{"Records": [event, ...]}`, read as a stream so
 //! a large file never sits in memory whole. Each event counts as a request in the minute of
 //! its `eventTime`, an error when it has an `errorCode`. Dimension: `EventSource`.
+//! Insights events (`eventType` `AwsCloudTrailInsight`: an unusual rate of some API call,
+//! whose source is inside `insightDetails`) describe calls already counted: skipped.
 
 use std::fmt;
 use std::io::Read;
@@ -20,6 +22,9 @@ pub fn read(reader: impl Read, on: &mut dyn FnMut(Parsed<'_>)) -> Result<(), ser
 }
 
 fn event(value: &Value, on: &mut dyn FnMut(Parsed<'_>)) {
+    if value.get("eventType").and_then(Value::as_str) == Some("AwsCloudTrailInsight") {
+        return on(Parsed::Skipped("CloudTrail Insights event"));
+    }
     let time = value.get("eventTime").and_then(Value::as_str);
     let source = value.get("eventSource").and_then(Value::as_str);
     match (time.and_then(|t| iso8601_minute(t.as_bytes())), source) {
@@ -92,6 +97,10 @@ mod tests {
     type Collected = (Vec<(i64, String, bool)>, usize, Result<(), serde_json::Error>);
 
     fn collect(doc: &str) -> Collected {
+        collect_skipping(doc, &mut Vec::new())
+    }
+
+    fn collect_skipping(doc: &str, skipped: &mut Vec<&'static str>) -> Collected {
         let (mut records, mut malformed) = (Vec::new(), 0);
         let result = read(doc.as_bytes(), &mut |parsed| match parsed {
             Parsed::Record(r) => {
@@ -99,7 +108,7 @@ mod tests {
                 records.push((r.minute, String::from_utf8_lossy(r.dimensions[0].1).into_owned(), error))
             }
             Parsed::Malformed(_) => malformed += 1,
-            Parsed::Skipped => {}
+            Parsed::Skipped(reason) => skipped.push(reason),
         });
         (records, malformed, result)
     }
@@ -121,6 +130,23 @@ mod tests {
             ]
         );
         assert_eq!(malformed, 1);
+    }
+
+    #[test]
+    fn insights_events_are_skipped_with_their_reason() {
+        // Shaped as the CloudTrail user guide's Insights event: no top-level eventSource.
+        let doc = r#"{"Records": [
+            {"eventVersion": "1.08", "eventTime": "2026-11-30T12:00:00Z", "eventType": "AwsCloudTrailInsight",
+             "eventCategory": "Insight", "sharedEventID": "4c2a9a7e-0000-4000-8000-000000000001",
+             "insightDetails": {"state": "Start", "eventSource": "dynamodb.amazonaws.com",
+                                "eventName": "PutItem", "insightType": "ApiCallRateInsight"}},
+            {"eventTime": "2026-11-30T12:00:10Z", "eventSource": "dynamodb.amazonaws.com", "eventType": "AwsApiCall"}
+        ]}"#;
+        let mut skipped = Vec::new();
+        let (records, malformed, result) = collect_skipping(doc, &mut skipped);
+        result.unwrap();
+        assert_eq!((records.len(), malformed), (1, 0));
+        assert_eq!(skipped, ["CloudTrail Insights event"]);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! "request" "user_agent" ssl_cipher ssl_protocol`. TCP listeners log `-` for the HTTP fields.
 //! Dimension: `LoadBalancerName`.
 
-use super::{Measure, Parsed, Record, finish, seconds_or_none, status};
+use super::{Detail, Measure, Parsed, Record, finish, seconds_or_none, status};
 use crate::fields::{Fields, iso8601_minute, parse_u64};
 
 pub fn parse(line: &[u8]) -> Parsed<'_> {
@@ -24,12 +24,17 @@ pub fn parse(line: &[u8]) -> Parsed<'_> {
         let _backend_status = next("no backend_status_code")?;
         let received = parse_u64(next("no received_bytes")?).ok_or("bad received_bytes")?;
         let sent = parse_u64(next("no sent_bytes")?).ok_or("bad sent_bytes")?;
-        let latency = match timings {
+        // Old entries end here; TCP listeners log `"- - - "`.
+        let request = next("").unwrap_or_default();
+        let total = match timings {
             [Some(a), Some(b), Some(c)] => Some(a + b + c),
             _ => None,
         };
-        let measure = Measure::Request { http: true, status, latency, received: Some(received), sent };
-        Ok(Some(Record::new(minute, measure).with("LoadBalancerName", name)))
+        let measure = Measure::Request { http: true, status, latency: total, received: Some(received), sent };
+        Ok(Ok(Record::new(minute, measure)
+            .with("LoadBalancerName", name)
+            .detail(Detail::Target { metric: "Latency", seconds: timings[1] })
+            .request(request)))
     })())
 }
 
@@ -45,6 +50,9 @@ mod tests {
     fn parses_http_and_tcp_entries() {
         let Parsed::Record(r) = parse(HTTP.as_bytes()) else { panic!() };
         assert_eq!(r.dimensions[0], ("LoadBalancerName", &b"my-loadbalancer"[..]));
+        // Classic ELB's own `Latency` is the back end's time alone.
+        assert_eq!(r.detail, Detail::Target { metric: "Latency", seconds: Some(0.001048) });
+        assert_eq!(r.request, Some(&b"GET http://www.example.com:80/ HTTP/1.1"[..]));
         assert_eq!(r.minute, 1_431_560_340);
         let Measure::Request { status, latency, sent, .. } = r.measure else { panic!() };
         assert_eq!((status, sent), (Some(200), 29));

@@ -118,7 +118,13 @@ fn is_distribution_id(s: &str) -> bool {
 pub fn format_from_content(head: &[u8]) -> Option<Format> {
     let start = head.iter().position(|b| !b.is_ascii_whitespace())?;
     let head = &head[start..];
-    if head.starts_with(b"#Version:") || head.starts_with(b"#Fields:") {
+    // CloudFront: its headers, or (objects cut from one) a line of `date<TAB>time<TAB>...`.
+    if head.starts_with(b"#Version:")
+        || head.starts_with(b"#Fields:")
+        || head.get(..20).is_some_and(|h| {
+            h[10] == b'\t' && h[19] == b'\t' && crate::fields::civil_minute(&h[..10], &h[11..19]).is_some()
+        })
+    {
         return Some(Format::CloudFront);
     }
     if head.starts_with(b"{") {
@@ -135,7 +141,7 @@ pub fn format_from_content(head: &[u8]) -> Option<Format> {
         return Some(Format::VpcFlow);
     }
     let mut fields = crate::fields::Fields::new(line);
-    let (first, second) = (fields.next()?, fields.next());
+    let (first, second, third) = (fields.next()?, fields.next(), fields.next());
     let second_is_time = second.is_some_and(|s| crate::fields::iso8601_minute(s).is_some());
     if alb::REQUEST_TYPES.contains(&first) && second_is_time {
         return Some(Format::Alb);
@@ -144,9 +150,11 @@ pub fn format_from_content(head: &[u8]) -> Option<Format> {
         return Some(Format::Nlb);
     }
     if crate::fields::iso8601_minute(first).is_some() {
-        return Some(Format::Elb);
+        // Both start with the time; then ALB's connection log has the client's address and
+        // port as two fields, Classic ELB its own name and `ip:port`.
+        return Some(if alb::is_connection_entry(second, third) { Format::Alb } else { Format::Elb });
     }
-    if fields.next().is_some_and(|third| third.starts_with(b"[")) {
+    if third.is_some_and(|third| third.starts_with(b"[")) {
         return Some(Format::S3);
     }
     None
@@ -167,14 +175,35 @@ pub enum Measure {
         received: Option<u64>,
         sent: u64,
     },
+    /// A VPC flow; each field is `None` when the log's format does not have it.
     Flow {
-        packets: u64,
-        bytes: u64,
-        rejected: bool,
+        packets: Option<u64>,
+        bytes: Option<u64>,
+        /// From `action`.
+        rejected: Option<bool>,
     },
-    /// An API call (CloudTrail).
-    Event {
-        error: bool,
+    /// An API call (CloudTrail), or an ALB connection ([`Detail::Connection`]; `error`: the
+    /// client certificate's verification failed).
+    Event { error: bool },
+}
+
+/// What a record has beyond its [`Measure`] (whose fields are the normalized output's):
+/// figures with metrics of their own.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Detail<'a> {
+    #[default]
+    None,
+    /// ALB and Classic ELB: `Measure::Request::latency` is then the sum of the three
+    /// processing times (`TotalProcessingTime`), and this is the target's share alone, the
+    /// time AWS's own metric of that name measures (ALB `TargetResponseTime`, Classic ELB
+    /// `Latency`). `None` when the target did not respond.
+    Target { metric: &'static str, seconds: Option<f64> },
+    /// An ALB connection log entry (a TLS connection, whether or not a request followed).
+    Connection {
+        /// `tls_handshake_latency`, seconds; `None` when no handshake completed.
+        handshake: Option<f64>,
+        /// `tls_verify_status` when it is a failure (`Failed:...`).
+        verify_failure: Option<&'a [u8]>,
     },
 }
 
@@ -189,11 +218,30 @@ pub struct Record<'a> {
     pub dimensions: [(&'static str, &'a [u8]); MAX_DIMENSIONS],
     pub dimension_count: usize,
     pub measure: Measure,
+    pub detail: Detail<'a>,
+    /// The request as logged, for `ROUTES` (ALB and Classic ELB: the request line;
+    /// CloudFront: `cs-uri-stem`); `None` in formats without per-route metrics.
+    pub request: Option<&'a [u8]>,
 }
 
 impl<'a> Record<'a> {
     pub fn new(minute: i64, measure: Measure) -> Self {
-        Self { minute, dimensions: [("", b""); MAX_DIMENSIONS], dimension_count: 0, measure }
+        Self {
+            minute,
+            dimensions: [("", b""); MAX_DIMENSIONS],
+            dimension_count: 0,
+            measure,
+            detail: Detail::None,
+            request: None,
+        }
+    }
+
+    pub fn detail(self, detail: Detail<'a>) -> Self {
+        Self { detail, ..self }
+    }
+
+    pub fn request(self, request: &'a [u8]) -> Self {
+        Self { request: Some(request), ..self }
     }
 
     pub fn with(mut self, name: &'static str, value: &'a [u8]) -> Self {
@@ -209,15 +257,17 @@ impl<'a> Record<'a> {
 #[derive(Debug, PartialEq)]
 pub enum Parsed<'a> {
     Record(Record<'a>),
-    /// Valid, but not something to count (another entry type, a header, a NODATA flow).
-    Skipped,
+    /// Valid, but not something to count (another entry type, a header, a NODATA flow),
+    /// with the reason, which the summary counts.
+    Skipped(&'static str),
     Malformed(&'static str),
 }
 
-/// A line parser; the stateful ones learn their columns from header lines.
+/// A line parser; the stateful ones learn their columns from header lines, or take what
+/// the lines lack from the object's key.
 #[derive(Debug)]
 pub enum LineParser {
-    Alb,
+    Alb(alb::Parser),
     Elb,
     Nlb,
     CloudFront(cloudfront::Columns),
@@ -227,23 +277,24 @@ pub enum LineParser {
 }
 
 impl LineParser {
-    /// `None` for CloudTrail, which is one JSON document rather than lines.
-    pub fn new(format: Format, vpc_interface_dimension: bool) -> Option<Self> {
+    /// `key`: the object's key (or file name). `None` for CloudTrail, which is one JSON
+    /// document rather than lines.
+    pub fn new(format: Format, key: &str, vpc_interface_dimension: bool) -> Option<Self> {
         Some(match format {
-            Format::Alb => Self::Alb,
+            Format::Alb => Self::Alb(alb::Parser::new(key)),
             Format::Elb => Self::Elb,
             Format::Nlb => Self::Nlb,
             Format::CloudFront => Self::CloudFront(cloudfront::Columns::default()),
             Format::S3 => Self::S3,
-            Format::VpcFlow => Self::VpcFlow(vpcflow::Columns::new(vpc_interface_dimension)),
+            Format::VpcFlow => Self::VpcFlow(vpcflow::Columns::new(key, vpc_interface_dimension)),
             Format::JsonLines => Self::JsonLines,
             Format::CloudTrail => return None,
         })
     }
 
-    pub fn parse<'a>(&mut self, line: &'a [u8]) -> Parsed<'a> {
+    pub fn parse<'a>(&'a mut self, line: &'a [u8]) -> Parsed<'a> {
         match self {
-            Self::Alb => alb::parse(line),
+            Self::Alb(parser) => parser.parse(line),
             Self::Elb => elb::parse(line),
             Self::Nlb => nlb::parse(line),
             Self::CloudFront(columns) => columns.parse(line),
@@ -254,11 +305,11 @@ impl LineParser {
     }
 }
 
-/// Turns a field-by-field parse into a [`Parsed`]: `Ok(None)` means skipped.
-pub(crate) fn finish<'a>(result: Result<Option<Record<'a>>, &'static str>) -> Parsed<'a> {
+/// Turns a field-by-field parse into a [`Parsed`]: `Ok(Err(reason))` means skipped.
+pub(crate) fn finish<'a>(result: Result<Result<Record<'a>, &'static str>, &'static str>) -> Parsed<'a> {
     match result {
-        Ok(Some(record)) => Parsed::Record(record),
-        Ok(None) => Parsed::Skipped,
+        Ok(Ok(record)) => Parsed::Record(record),
+        Ok(Err(reason)) => Parsed::Skipped(reason),
         Err(why) => Parsed::Malformed(why),
     }
 }
@@ -316,12 +367,16 @@ mod tests {
     fn formats_from_content() {
         for (head, format) in [
             (&b"#Version: 1.0\n#Fields: date time\n"[..], Format::CloudFront),
+            (b"2019-12-04\t21:02:31\tLAX1\t392\t192.0.2.100\tGET", Format::CloudFront),
             (b"  {\"Records\": [{\"eventVersion\": \"1.08\"}]}", Format::CloudTrail),
             (b"{\"time\": \"2024-05-01T00:00:00Z\"}\n", Format::JsonLines),
             (b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n", Format::VpcFlow),
             (b"h2 2024-05-01T00:00:00.1Z app/x/1 1.2.3.4:5 - -1 -1 -1 - - 0 0 \"- - -\"", Format::Alb),
             (b"tls 2.0 2024-05-01T00:00:00 net/x/1 abc 1.2.3.4:5 6.7.8.9:443 5 3 100 200", Format::Nlb),
             (b"2024-05-01T00:00:00.1Z my-elb 1.2.3.4:5 10.0.0.1:80 0.1 0.2 0.1 200 200 0 10 \"GET / HTTP/1.1\"", Format::Elb),
+            // ALB connection logs start with the time too, then the client's address and port.
+            (b"2024-05-01T00:00:00.1Z 192.0.2.7 51000 443 TLSv1.3 TLS_AES_128_GCM_SHA256 0.004 - - - - TID_1", Format::Alb),
+            (b"2024-05-01T00:00:00.1Z 2001:db8::7 51000 443 - - - - - - Failed:ClientCertNotFound TID_2", Format::Alb),
             (b"owner bucket [06/Feb/2019:00:00:38 +0000] 1.2.3.4 - ID REST.GET.OBJECT key", Format::S3),
         ] {
             assert_eq!(format_from_content(head), Some(format), "{}", String::from_utf8_lossy(head));
@@ -357,7 +412,7 @@ mod fuzz {
 
     fn parse_all(line: &[u8]) {
         for format in Format::ALL {
-            if let Some(mut parser) = LineParser::new(format, true) {
+            if let Some(mut parser) = LineParser::new(format, "x_20261130T1205Z_y", true) {
                 let _ = parser.parse(line);
             }
         }

@@ -30,7 +30,7 @@ pub fn parse(line: &[u8]) -> Parsed<'_> {
         let received = parse_u64(next("no received_bytes")?).ok_or("bad received_bytes")?;
         let sent = parse_u64(next("no sent_bytes")?).ok_or("bad sent_bytes")?;
         let measure = Measure::Request { http: false, status: None, latency, received: Some(received), sent };
-        Ok(Some(Record::new(minute, measure).with("LoadBalancer", load_balancer)))
+        Ok(Ok(Record::new(minute, measure).with("LoadBalancer", load_balancer)))
     })())
 }
 

@@ -27,7 +27,7 @@ pub fn parse(line: &[u8]) -> Parsed<'_> {
             ms => Some(parse_u64(ms).ok_or("bad total_time")? as f64 / 1000.0),
         };
         let measure = Measure::Request { http: true, status, latency, received: None, sent };
-        Ok(Some(Record::new(minute, measure).with("BucketName", bucket)))
+        Ok(Ok(Record::new(minute, measure).with("BucketName", bucket)))
     })())
 }
 
