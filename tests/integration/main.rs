@@ -5,6 +5,7 @@ mod cli;
 mod demo;
 mod infra;
 mod least_privilege;
+mod log_formats;
 mod log_processor;
 mod metric_poller;
 mod runtime_loop;
