@@ -750,16 +750,37 @@ mod tests {
 
     type TestPoller<'a> = Poller<&'a ScriptedGroups, &'a Load, MemoryState>;
 
-    fn poller<'a>(groups: &'a ScriptedGroups, load: &'a Load, behavior: &str) -> TestPoller<'a> {
+    /// The poller, and its policy file removed when the test is done with it.
+    struct Harness<'a> {
+        poller: TestPoller<'a>,
+        policy: std::path::PathBuf,
+    }
+
+    impl<'a> std::ops::Deref for Harness<'a> {
+        type Target = TestPoller<'a>;
+        fn deref(&self) -> &Self::Target {
+            &self.poller
+        }
+    }
+
+    impl Drop for Harness<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.policy);
+        }
+    }
+
+    fn poller<'a>(groups: &'a ScriptedGroups, load: &'a Load, behavior: &str) -> Harness<'a> {
         let config = PollerConfig { tick_interval: Duration::from_secs(10), ..PollerConfig::default() };
-        Poller::new(
+        let policy = policy_file(behavior);
+        let poller = Poller::new(
             groups,
             load,
             MemoryState::default(),
-            PolicySource::new(PolicyLocation::Local(policy_file(behavior)), None),
+            PolicySource::new(PolicyLocation::Local(policy.clone()), None),
             config,
             None,
-        )
+        );
+        Harness { poller, policy }
     }
 
     async fn tick_at(poller: &TestPoller<'_>, offset: u64) -> GroupOutcome {

@@ -473,8 +473,9 @@ fn arb_history() -> impl Strategy<Value = History> {
         prop::collection::vec((0..600i64, 0..200i32), 0..20),
         prop::collection::vec((0..120i64, -20..20i32), 0..5),
         0..5u32,
+        prop::collection::vec((0..600i64, 0..200i32, 0..200i32), 0..3),
     )
-        .prop_map(|(recs, events, consecutive_failures)| History {
+        .prop_map(|(recs, events, consecutive_failures, external)| History {
             recommendations: recs
                 .into_iter()
                 .map(|(ago, capacity)| Recommendation { time: 1000 - ago, capacity })
@@ -484,7 +485,10 @@ fn arb_history() -> impl Strategy<Value = History> {
                 .map(|(ago, change)| ScaleEvent { time: 1000 - ago, change })
                 .collect(),
             consecutive_failures,
-            external_changes: Vec::new(),
+            external_changes: external
+                .into_iter()
+                .map(|(ago, from, to)| ExternalChange { time: 1000 - ago, from, to })
+                .collect(),
         })
 }
 
