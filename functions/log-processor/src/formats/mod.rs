@@ -3,6 +3,10 @@
 //!
 //! Parsers borrow from the line (no allocation per record) and read only the fields they
 //! need; fields AWS appends later are ignored.
+//!
+//! Every line ends as a [`Parsed`]: a record, skipped with a reason, or malformed, never
+//! dropped. A new format or metric comes with its rows in the README's metrics tables and a
+//! fixture with its case in `tests/integration/log_formats.rs`.
 
 pub mod alb;
 pub mod cloudfront;
