@@ -356,6 +356,7 @@ mod tests {
             (format!("{elb}123456789012_elasticloadbalancing_us-east-2_app.my-lb.1234567890abcdef_20240501T0005Z_10.0.0.1_abc.log.gz"), Format::Alb),
             (format!("{elb}123456789012_elasticloadbalancing_us-east-2_net.my-nlb.1234567890abcdef_20240501T0005Z_abc.log.gz"), Format::Nlb),
             (format!("{elb}123456789012_elasticloadbalancing_us-east-2_my-classic_20240501T0005Z_10.0.0.1_abc.log"), Format::Elb),
+            (format!("{elb}conn_log.123456789012_elasticloadbalancing_us-east-2_app.my-lb.1234567890abcdef_20240501T0005Z_10.0.0.1_abc.log.gz"), Format::Alb),
             ("AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/05/01/123456789012_vpcflowlogs_us-east-1_fl-1_20240501T0005Z_hash.log.gz".into(), Format::VpcFlow),
             ("AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/01/123456789012_CloudTrail_us-east-1_20240501T0005Z_abc.json.gz".into(), Format::CloudTrail),
             ("cf/E2QWRUHAPOMQZL.2024-05-01-13.a1b2c3d4.gz".into(), Format::CloudFront),
@@ -407,11 +408,12 @@ mod fuzz {
 
     use super::*;
 
-    const SAMPLES: [&[u8]; 4] = [
+    const SAMPLES: [&[u8]; 5] = [
         b"http 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 \"GET http://www.example.com:80/ HTTP/1.1\" \"curl/7.46.0\" - - arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067",
         b"2019-12-04\t21:02:31\tLAX1\t392\t192.0.2.100\tGET\td111111abcdef8.cloudfront.net\t/index.html\t200\t-\tMozilla\t-\t-\tHit\tSOX4\td1.net\thttps\t23\t0.001",
         b"owner bucket [06/Feb/2019:00:00:38 +0000] 192.0.2.3 req 3E57 REST.GET.VERSIONING - \"GET /b?versioning HTTP/1.1\" 200 - 113 - 7 - \"-\" \"S3Console/0.4\" -",
         b"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK",
+        b"2026-11-30T12:00:01.120000Z 192.0.2.10 51234 443 TLSv1.3 TLS_AES_128_GCM_SHA256 0.004 \"CN=a,O=Shop Inc\" 2026-01-01T00:00:00Z-2027-01-01T00:00:00Z 5A3F Failed:CertificateExpired TID_1",
     ];
 
     fn parse_all(line: &[u8]) {
