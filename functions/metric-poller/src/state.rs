@@ -353,6 +353,25 @@ mod tests {
         assert_eq!(group.last_desired, Some(6));
     }
 
+    #[test]
+    fn a_merged_tick_keeps_its_external_changes_pending_change_and_last_capacity() {
+        let mut ours = GroupState { last_desired: Some(2), ..GroupState::default() };
+        ours.history.record_external(90, 1, 2);
+        ours.settle(6, 100);
+        ours.pending_change = Some(PendingChange { time: 100, from: 6, to: 8 });
+        let ours =
+            PollerState { groups: BTreeMap::from([("svc".to_owned(), ours)]), ..PollerState::default() };
+        let merged = merge_tick(PollerState::default(), &ours, 100);
+        let svc = &merged.groups["svc"];
+        assert_eq!(
+            svc.history.external_changes,
+            [ExternalChange { time: 100, from: 2, to: 6 }],
+            "this tick's only"
+        );
+        assert_eq!(svc.pending_change, Some(PendingChange { time: 100, from: 6, to: 8 }));
+        assert_eq!(svc.last_desired, Some(6));
+    }
+
     #[tokio::test]
     async fn memory_state_detects_conflicts_and_honours_the_lease() {
         let store = MemoryState::default();
