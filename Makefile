@@ -10,6 +10,12 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 FUNCTIONS := metric-poller log-processor
 LAMBDA_ZIPS := $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap.zip)
 TFVARS := infra/terraform.tfvars
+# A local filesystem mirror of the Terraform providers, for machines that cannot reach the
+# registry (the build machines keep one there); empty: `terraform init` downloads them.
+# The Terraform test in `make test` reads it from the environment.
+TF_PLUGIN_DIR ?= $(firstword $(wildcard /opt/tf-plugins))
+export TF_PLUGIN_DIR
+TF_INIT := terraform -chdir=infra init -input=false $(if $(TF_PLUGIN_DIR),-plugin-dir=$(TF_PLUGIN_DIR))
 
 .PHONY: help setup build test check-infra lint demo bench bench-logs fuzz deploy-prerequisites deploy plan destroy clean
 
@@ -40,8 +46,8 @@ test: setup check-infra
 	cargo build --workspace --bins
 	cargo test --workspace
 
-# Terraform cannot be downloaded here: infra/ is checked by checkov (PyPI) and by the HCL
-# tests in tests/integration/infra.rs and least_privilege.rs (run by cargo test).
+# infra/ is checked by checkov (PyPI) here, and by cargo test: applied against moto with
+# Terraform (tests/integration/terraform.rs), and its HCL in infra.rs and least_privilege.rs.
 check-infra: setup
 	$(VENV)/bin/checkov --directory infra --framework terraform --compact --quiet --skip-download
 
@@ -75,7 +81,7 @@ fuzz:
 
 # Deployment: stop early, with one line saying what to do, when a prerequisite is missing.
 deploy-prerequisites:
-	@command -v terraform >/dev/null || { echo "terraform not found: install Terraform >= 1.5 (see README, Deploy)"; exit 1; }
+	@command -v terraform >/dev/null || { echo "terraform not found: install Terraform >= 1.9 (see README, Deploy)"; exit 1; }
 	@[ -n "$${AWS_ACCESS_KEY_ID:-}$${AWS_PROFILE:-}$${AWS_WEB_IDENTITY_TOKEN_FILE:-}$${AWS_CONTAINER_CREDENTIALS_FULL_URI:-}$${AWS_CONTAINER_CREDENTIALS_RELATIVE_URI:-}" ] \
 	  || [ -f "$${AWS_SHARED_CREDENTIALS_FILE:-$$HOME/.aws/credentials}" ] || [ -f "$${AWS_CONFIG_FILE:-$$HOME/.aws/config}" ] \
 	  || { echo "no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and AWS_REGION)"; exit 1; }
@@ -87,16 +93,17 @@ deploy-prerequisites:
 	done
 
 deploy: deploy-prerequisites build
-	terraform -chdir=infra init -input=false
+	$(TF_INIT)
 	terraform -chdir=infra apply -input=false -var-file=terraform.tfvars
 
 plan: deploy-prerequisites build
-	terraform -chdir=infra init -input=false
+	$(TF_INIT)
 	terraform -chdir=infra plan -input=false -var-file=terraform.tfvars
 
+# No build needed; stops before deleting anything unless force_destroy_buckets = true.
 destroy: deploy-prerequisites
-	terraform -chdir=infra init -input=false
-	terraform -chdir=infra destroy -input=false -var-file=terraform.tfvars
+	$(TF_INIT)
+	scripts/terraform-destroy.sh infra -var-file=terraform.tfvars
 
 clean:
 	cargo clean

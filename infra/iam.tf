@@ -5,7 +5,7 @@
 
 # A metric-poller: its groups, its metrics, its policy object, its state prefix.
 data "aws_iam_policy_document" "poller" {
-  for_each = var.pollers
+  for_each = local.pollers
 
   statement {
     sid       = "DiscoverGroups"

@@ -2,7 +2,7 @@ locals {
   policy_prefix    = "policy"
   poller_prefix    = "poller"
   processor_prefix = "log-processor"
-  zips             = "${path.module}/../target/lambda"
+  zips             = coalesce(var.lambda_zip_dir, "${path.module}/../target/lambda")
   alarm_actions    = var.alarm_topic_arn == null ? [] : [var.alarm_topic_arn]
 
   # OUTPUT_URI split into bucket and prefix, for the processor's role.
@@ -21,7 +21,8 @@ resource "aws_s3_bucket" "state" {
   #checkov:skip=CKV_AWS_145:SSE-S3 (AES256) encrypts it; a customer-managed KMS key would add a key policy to manage and per-request KMS cost on every tick.
   #checkov:skip=CKV_AWS_18:Access logging of a state bucket written every 10 s would cost more than it tells; CloudTrail data events can be enabled account-wide.
   #checkov:skip=CKV2_AWS_62:Nothing reacts to changes in the state bucket.
-  bucket = var.state_bucket_name
+  bucket        = var.state_bucket_name
+  force_destroy = var.force_destroy_buckets
 }
 
 resource "aws_s3_bucket_versioning" "state" {
@@ -127,8 +128,9 @@ resource "aws_s3_bucket" "logs" {
   #checkov:skip=CKV_AWS_18:Access logging of an access-log bucket would log the log deliveries.
   #checkov:skip=CKV_AWS_21:Log objects are written once and never changed; versioning adds nothing.
   #checkov:skip=CKV2_AWS_61:Log retention is the log owner's policy; this module does not delete logs.
-  count  = var.create_log_bucket ? 1 : 0
-  bucket = var.log_bucket_name
+  count         = var.create_log_bucket ? 1 : 0
+  bucket        = var.log_bucket_name
+  force_destroy = var.force_destroy_buckets
 }
 
 resource "aws_s3_bucket_public_access_block" "logs" {
@@ -162,15 +164,164 @@ locals {
   log_bucket_arn = var.create_log_bucket ? aws_s3_bucket.logs[0].arn : data.aws_s3_bucket.existing_logs[0].arn
 }
 
-resource "aws_s3_bucket_notification" "logs" {
-  bucket = local.log_bucket_id
+# Who may write logs into a bucket created here: Elastic Load Balancing (ALB and Classic
+# ELB access logs: the region's ELB account in regions opened before August 2022, the
+# logdelivery.elasticloadbalancing.amazonaws.com principal in newer ones) and
+# delivery.logs.amazonaws.com (NLB access logs, VPC flow logs), each only under
+# AWSLogs/<this account>/ and, for the service principals, only on this account's behalf.
+# CloudFront standard logs need ACLs instead (README, Deploy).
+locals {
+  elb_account_regions = [
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "af-south-1", "ap-east-1", "ap-south-1",
+    "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-southeast-1", "ap-southeast-2",
+    "ca-central-1", "eu-central-1", "eu-west-1", "eu-west-2", "eu-west-3", "eu-south-1",
+    "eu-north-1", "me-south-1", "sa-east-1", "us-gov-west-1", "us-gov-east-1", "cn-north-1",
+    "cn-northwest-1",
+  ]
+  log_delivery_keys = "${local.log_bucket_arn}/*AWSLogs/${data.aws_caller_identity.current.account_id}/*"
+}
 
-  lambda_function {
-    lambda_function_arn = module.processor.function_arn
-    events              = ["s3:ObjectCreated:*"]
-    filter_prefix       = var.log_prefix
-    filter_suffix       = var.log_suffix
+# The provider's own table of the regional ELB accounts (no account ID typed here).
+data "aws_elb_service_account" "current" {
+  count = var.create_log_bucket && contains(local.elb_account_regions, data.aws_region.current.name) ? 1 : 0
+}
+
+data "aws_iam_policy_document" "log_bucket" {
+  count = var.create_log_bucket ? 1 : 0
+
+  statement {
+    sid       = "ElbAccessLogs"
+    actions   = ["s3:PutObject"]
+    resources = [local.log_delivery_keys]
+
+    principals {
+      type        = "AWS"
+      identifiers = data.aws_elb_service_account.current[*].arn
+    }
+
+    principals {
+      type        = "Service"
+      identifiers = ["logdelivery.elasticloadbalancing.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "LogDeliveryWrite"
+    actions   = ["s3:PutObject"]
+    resources = [local.log_delivery_keys]
+
+    principals {
+      type        = "Service"
+      identifiers = ["delivery.logs.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "s3:x-amz-acl"
+      values   = ["bucket-owner-full-control"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+
+  statement {
+    sid       = "LogDeliveryAclCheck"
+    actions   = ["s3:GetBucketAcl"]
+    resources = [local.log_bucket_arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["delivery.logs.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [local.log_bucket_arn, "${local.log_bucket_arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "logs" {
+  count  = var.create_log_bucket ? 1 : 0
+  bucket = aws_s3_bucket.logs[0].id
+  policy = data.aws_iam_policy_document.log_bucket[0].json
+
+  depends_on = [aws_s3_bucket_public_access_block.logs]
+}
+
+# New log objects reach the processor by the bucket's own notification configuration
+# ("s3": Terraform owns that configuration whole, so only for a bucket created here unless
+# asked), or through EventBridge ("eventbridge": a rule of this stack; the bucket's own
+# notifications stay as they are).
+locals {
+  notification_mode = coalesce(var.notification_mode, var.create_log_bucket ? "s3" : "eventbridge")
+  # EventBridge matches a prefix, or with a suffix a wildcard over the whole key.
+  log_key_filter = var.log_suffix == "" ? { prefix = var.log_prefix } : { wildcard = "${var.log_prefix}*${var.log_suffix}" }
+}
+
+resource "aws_s3_bucket_notification" "logs" {
+  # With "eventbridge", a bucket created here gets its EventBridge switch turned on; an
+  # existing bucket must have it on already (README, Deploy), its configuration untouched.
+  count = local.notification_mode == "s3" || var.create_log_bucket ? 1 : 0
+
+  bucket      = local.log_bucket_id
+  eventbridge = local.notification_mode == "eventbridge"
+
+  dynamic "lambda_function" {
+    for_each = local.notification_mode == "s3" ? [module.processor.function_arn] : []
+
+    content {
+      lambda_function_arn = lambda_function.value
+      events              = ["s3:ObjectCreated:*"]
+      filter_prefix       = var.log_prefix
+      filter_suffix       = var.log_suffix
+    }
   }
 
   depends_on = [aws_lambda_permission.processor_bucket]
+}
+
+resource "aws_cloudwatch_event_rule" "log_objects" {
+  count = local.notification_mode == "eventbridge" ? 1 : 0
+
+  name        = "${var.name_prefix}-log-objects"
+  description = "New log objects in ${var.log_bucket_name} under ${var.log_prefix}, for the lambda-autoscaler log-processor."
+  event_pattern = jsonencode({
+    source        = ["aws.s3"]
+    "detail-type" = ["Object Created"]
+    detail = {
+      bucket = { name = [local.log_bucket_id] }
+      object = { key = [local.log_key_filter] }
+    }
+  })
+}
+
+resource "aws_cloudwatch_event_target" "log_objects" {
+  count = local.notification_mode == "eventbridge" ? 1 : 0
+
+  rule = aws_cloudwatch_event_rule.log_objects[0].name
+  arn  = module.processor.function_arn
 }

@@ -1,18 +1,33 @@
 # One metric-poller per entry of var.pollers: its policy document, function, schedule and
 # missed-tick alarm. Each keeps its state and lease under its own prefix.
 
+# var.pollers is `any` (each policy has its own shape); here each entry gets its defaults,
+# and its policy becomes the JSON document the poller reads.
+locals {
+  pollers = {
+    for key, poller in var.pollers : key => {
+      policy_json           = jsonencode(poller.policy)
+      tick_interval_seconds = tonumber(try(poller.tick_interval_seconds, 10))
+      dry_run               = tobool(try(poller.dry_run, false))
+      timeout_seconds       = tonumber(try(poller.timeout_seconds, 60))
+      memory_mb             = tonumber(try(poller.memory_mb, 128))
+      reserved_concurrency  = tonumber(try(poller.reserved_concurrency, 1))
+    }
+  }
+}
+
 resource "aws_s3_object" "policy" {
-  for_each = var.pollers
+  for_each = local.pollers
 
   bucket       = aws_s3_bucket.state.id
   key          = "${local.policy_prefix}/${each.key}.json"
-  content      = jsonencode(each.value.policy)
+  content      = each.value.policy_json
   content_type = "application/json"
 }
 
 module "poller" {
   source   = "./modules/function"
-  for_each = var.pollers
+  for_each = local.pollers
 
   name                 = "${var.name_prefix}-poller-${each.key}"
   description          = "lambda-autoscaler metric-poller ${each.key}: re-evaluates its Auto Scaling groups every ${each.value.tick_interval_seconds} s."
@@ -33,7 +48,7 @@ module "poller" {
 }
 
 resource "aws_cloudwatch_event_rule" "poller_schedule" {
-  for_each = var.pollers
+  for_each = local.pollers
 
   name                = "${var.name_prefix}-poller-${each.key}"
   description         = "Invokes the lambda-autoscaler metric-poller ${each.key} every minute."
@@ -41,14 +56,14 @@ resource "aws_cloudwatch_event_rule" "poller_schedule" {
 }
 
 resource "aws_cloudwatch_event_target" "poller" {
-  for_each = var.pollers
+  for_each = local.pollers
 
   rule = aws_cloudwatch_event_rule.poller_schedule[each.key].name
   arn  = module.poller[each.key].function_arn
 }
 
 resource "aws_lambda_permission" "poller_schedule" {
-  for_each = var.pollers
+  for_each = local.pollers
 
   statement_id  = "AllowEventBridgeSchedule"
   action        = "lambda:InvokeFunction"
@@ -59,7 +74,7 @@ resource "aws_lambda_permission" "poller_schedule" {
 
 # Ticks that could not start on time (a tick overran its interval), from the poller's EMF.
 resource "aws_cloudwatch_metric_alarm" "poller_missed_ticks" {
-  for_each = var.pollers
+  for_each = local.pollers
 
   alarm_name          = "${var.name_prefix}-poller-${each.key}-missed-ticks"
   alarm_description   = "The metric-poller ${each.key} skipped ticks in 3 of 5 minutes: its groups are re-evaluated less often than every ${each.value.tick_interval_seconds} s."
@@ -79,7 +94,7 @@ resource "aws_cloudwatch_metric_alarm" "poller_missed_ticks" {
 
 # No invocation at all (schedule disabled, function broken before its handler runs).
 resource "aws_cloudwatch_metric_alarm" "poller_not_running" {
-  for_each = var.pollers
+  for_each = local.pollers
 
   alarm_name          = "${var.name_prefix}-poller-${each.key}-not-running"
   alarm_description   = "The metric-poller ${each.key} completed no tick in 5 minutes: its groups are not being scaled."

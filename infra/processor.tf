@@ -26,12 +26,24 @@ module "processor" {
 }
 
 resource "aws_lambda_permission" "processor_bucket" {
+  count = local.notification_mode == "s3" ? 1 : 0
+
   statement_id   = "AllowLogBucketNotifications"
   action         = "lambda:InvokeFunction"
   function_name  = module.processor.function_name
   principal      = "s3.amazonaws.com"
   source_arn     = local.log_bucket_arn
   source_account = data.aws_caller_identity.current.account_id
+}
+
+resource "aws_lambda_permission" "processor_events" {
+  count = local.notification_mode == "eventbridge" ? 1 : 0
+
+  statement_id  = "AllowLogObjectEvents"
+  action        = "lambda:InvokeFunction"
+  function_name = module.processor.function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.log_objects[0].arn
 }
 
 resource "aws_sqs_queue" "processor_failures" {

@@ -26,41 +26,75 @@ variable "state_bucket_name" {
 }
 
 variable "pollers" {
-  description = "One metric-poller per entry (shard by giving each its own groups or tag selectors): its scaling policy in HCL (README, Scaling policies, has every field), written as JSON to the state bucket and re-read within a tick of a change; and its settings."
-  type = map(object({
-    policy                = any
-    tick_interval_seconds = optional(number, 10)
-    dry_run               = optional(bool, false)
-    timeout_seconds       = optional(number, 60)
-    memory_mb             = optional(number, 128)
-    reserved_concurrency  = optional(number, 1)
-  }))
+  description = "One metric-poller per entry (shard a fleet by giving each its own groups or tag selectors). Each entry: policy (required; the scaling policy in HCL, README \"Scaling policies\" has every field; written as JSON to the state bucket and re-read within a tick of a change), and optionally tick_interval_seconds (10), dry_run (false), timeout_seconds (60), memory_mb (128), reserved_concurrency (1)."
+  # `any`, not map(object(...)): each poller's policy has its own shape (groups by name or
+  # by tags, target tracking or step scaling, with or without behavior), and a map's
+  # elements must share one type. The validations below and local.pollers take its place.
+  type = any
 
   validation {
-    condition     = length(var.pollers) > 0 && alltrue([for k, _ in var.pollers : can(regex("^[a-z0-9][a-z0-9-]{0,15}$", k))])
-    error_message = "pollers needs at least one entry, each keyed by 1-16 lowercase letters, digits or hyphens."
+    condition     = can(keys(var.pollers)) && try(length(keys(var.pollers)) > 0, false) && alltrue([for k in try(keys(var.pollers), []) : can(regex("^[a-z0-9][a-z0-9-]{0,15}$", k))])
+    error_message = "pollers must be a map with at least one entry, each keyed by 1-16 lowercase letters, digits or hyphens."
   }
 
   validation {
-    condition     = alltrue([for p in values(var.pollers) : can(length(p.policy.groups)) && try(length(p.policy.groups), 0) > 0])
-    error_message = "each poller's policy must be an object with a non-empty groups list."
+    condition     = try(alltrue([for k, p in var.pollers : length(setsubtract(keys(p), ["policy", "tick_interval_seconds", "dry_run", "timeout_seconds", "memory_mb", "reserved_concurrency"])) == 0]), false)
+    error_message = "each poller takes only policy, tick_interval_seconds, dry_run, timeout_seconds, memory_mb and reserved_concurrency."
   }
 
   validation {
-    condition     = alltrue([for p in values(var.pollers) : p.tick_interval_seconds >= 1 && p.tick_interval_seconds <= 60])
-    error_message = "tick_interval_seconds must be between 1 and 60."
+    condition     = try(alltrue([for k, p in var.pollers : try(length(p.policy.groups) > 0, false)]), false)
+    error_message = "each poller needs a policy with a non-empty groups list."
   }
 
   validation {
-    condition     = alltrue([for p in values(var.pollers) : p.timeout_seconds >= 10 && p.timeout_seconds <= 900 && p.timeout_seconds > p.tick_interval_seconds])
-    error_message = "a poller's timeout_seconds must be between 10 and 900 and longer than its tick interval."
+    condition     = try(alltrue(flatten([for k, p in var.pollers : [for g in try(p.policy.groups, []) : can(g.name) != can(g.tags) && can(g.metrics)]])), false)
+    error_message = "each policy group selects its Auto Scaling groups by exactly one of name or tags, and has metrics."
+  }
+
+  validation {
+    condition     = try(alltrue([for k, p in var.pollers : try(tonumber(try(p.tick_interval_seconds, 10)) >= 1 && tonumber(try(p.tick_interval_seconds, 10)) <= 60, false)]), false)
+    error_message = "tick_interval_seconds must be a number between 1 and 60."
+  }
+
+  validation {
+    condition     = try(alltrue([for k, p in var.pollers : try(tonumber(try(p.timeout_seconds, 60)) >= 10 && tonumber(try(p.timeout_seconds, 60)) <= 900 && tonumber(try(p.timeout_seconds, 60)) > tonumber(try(p.tick_interval_seconds, 10)), false)]), false)
+    error_message = "a poller's timeout_seconds must be a number between 10 and 900 and longer than its tick interval."
+  }
+
+  validation {
+    condition     = try(alltrue([for k, p in var.pollers : can(tobool(try(p.dry_run, false))) && try(tonumber(try(p.memory_mb, 128)) >= 128 && tonumber(try(p.memory_mb, 128)) <= 10240, false) && try(tonumber(try(p.reserved_concurrency, 1)) >= -1, false)]), false)
+    error_message = "dry_run must be a bool, memory_mb between 128 and 10240, reserved_concurrency -1 (none) or more."
   }
 }
 
 variable "create_log_bucket" {
-  description = "Create the log bucket (true), or use an existing one named log_bucket_name (false; its notification configuration is then replaced by this one, so the bucket must have no other notifications)."
+  description = "Create the log bucket (true), or use an existing one named log_bucket_name (false)."
   type        = bool
   default     = true
+}
+
+variable "notification_mode" {
+  description = "How new log objects reach the processor: \"s3\" (the bucket's own notification configuration, which Terraform then owns whole) or \"eventbridge\" (an EventBridge rule on S3's Object Created events, which leaves the bucket's notifications as they are; an existing bucket must have EventBridge notifications turned on). Default: s3 for a bucket created here, eventbridge for an existing one."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.notification_mode == null || contains(["s3", "eventbridge"], coalesce(var.notification_mode, "s3"))
+    error_message = "notification_mode must be \"s3\" or \"eventbridge\"."
+  }
+}
+
+variable "force_destroy_buckets" {
+  description = "Let `make destroy` delete the state bucket (versioned: policies, the pollers' state, the processor's markers) and a log bucket created here together with every object in them. Off by default: `make destroy` then stops before deleting anything."
+  type        = bool
+  default     = false
+}
+
+variable "lambda_zip_dir" {
+  description = "Directory holding <function>/bootstrap.zip as `make build` writes them; null for target/lambda of this checkout."
+  type        = string
+  default     = null
 }
 
 variable "log_bucket_name" {

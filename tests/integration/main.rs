@@ -9,3 +9,4 @@ mod log_formats;
 mod log_processor;
 mod metric_poller;
 mod runtime_loop;
+mod terraform;

@@ -41,11 +41,14 @@ pub struct Moto {
 }
 
 impl Moto {
+    /// moto's server as `tests/moto/server.py` starts it: with bucket-policy conditions
+    /// evaluated as AWS does (see that file), so that the deployed policies can be applied.
     pub fn start() -> Moto {
-        let program = venv_bin("moto_server");
+        let (python, launcher) = (venv_bin("python"), workspace_root().join("tests/moto/server.py"));
         for _attempt in 0..3 {
             let port = free_port();
-            let mut child = Command::new(&program)
+            let mut child = Command::new(&python)
+                .arg(&launcher)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())

@@ -51,14 +51,16 @@ resource "aws_lambda_function" "function" {
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile the user must create; the zip's hash is pinned by source_code_hash.
   #checkov:skip=CKV_AWS_50:X-Ray tracing would add cost on every 10 s tick; the functions emit their own EMF metrics and JSON logs.
   #checkov:skip=CKV_AWS_116:Asynchronous failures go to an on-failure destination (aws_lambda_function_event_invoke_config), which supersedes a DLQ; the scheduled poller retries on its next minute.
-  function_name    = var.name
-  description      = var.description
-  role             = aws_iam_role.function.arn
-  runtime          = "provided.al2023"
-  architectures    = ["arm64"]
-  handler          = "bootstrap"
-  filename         = var.zip_path
-  source_code_hash = filebase64sha256(var.zip_path)
+  function_name = var.name
+  description   = var.description
+  role          = aws_iam_role.function.arn
+  runtime       = "provided.al2023"
+  architectures = ["arm64"]
+  handler       = "bootstrap"
+  filename      = var.zip_path
+  # Read only when the zip exists, so that `make destroy` needs no build; creating or
+  # updating the function needs it (the precondition below says so).
+  source_code_hash = fileexists(var.zip_path) ? filebase64sha256(var.zip_path) : null
   timeout          = var.timeout_seconds
   memory_size      = var.memory_mb
 
@@ -74,6 +76,13 @@ resource "aws_lambda_function" "function" {
   }
 
   depends_on = [aws_iam_role_policy.logs]
+
+  lifecycle {
+    precondition {
+      condition     = fileexists(var.zip_path)
+      error_message = "${var.zip_path} not found: run `make build` first (make deploy and make plan do)."
+    }
+  }
 }
 
 resource "aws_cloudwatch_metric_alarm" "errors" {
