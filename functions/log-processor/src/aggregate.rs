@@ -110,7 +110,7 @@ impl Aggregator {
                 .entry(self.key.as_slice().into())
                 .or_insert_with(|| Counters { set, ..Counters::default() }),
         };
-        count(counters, record);
+        count(counters, record, set);
     }
 
     /// The datums, sorted by minute, dimensions and metric name.
@@ -203,7 +203,7 @@ fn encode(key: &mut Vec<u8>, name: &str, value: &[u8]) {
     key.push(0x1e);
 }
 
-fn count(counters: &mut Counters, record: &Record<'_>) {
+fn count(counters: &mut Counters, record: &Record<'_>, set: Set) {
     counters.requests += 1;
     match (record.measure, record.detail) {
         (Measure::Event { error }, Detail::Connection { handshake, .. }) => {
@@ -233,7 +233,8 @@ fn count(counters: &mut Counters, record: &Record<'_>) {
                 *counters.received_bytes.get_or_insert(0) += received;
             }
             counters.sent_bytes += sent;
-            if let Some(latency) = latency {
+            // A route publishes one latency: the target's time where there is one.
+            if let (Some(latency), false) = (latency, set == Set::Route && target.is_some()) {
                 counters.latency.record(latency);
             }
         }

@@ -133,9 +133,11 @@ fn path_of(request: &[u8]) -> &[u8] {
         None => request,
     };
     // An absolute URL (ALB logs `http://host:port/path`): the path starts after the host.
-    let path = match memchr::memmem::find(target, b"://") {
-        Some(i) => {
-            let after = &target[i + 3..];
+    let scheme =
+        [&b"https://"[..], b"http://", b"wss://", b"ws://"].into_iter().find(|s| target.starts_with(s));
+    let path = match scheme {
+        Some(scheme) => {
+            let after = &target[scheme.len()..];
             memchr::memchr(b'/', after).map_or(&b""[..], |j| &after[j..])
         }
         None => target,
@@ -178,6 +180,8 @@ mod tests {
         for (request, route) in [
             (&b"GET http://shop.example.com:80/api/users/42 HTTP/1.1"[..], "user"),
             (b"GET https://shop.example.com:443/api/users/42/cart?x=1 HTTP/2.0", "users"),
+            (b"GET wss://shop.example.com:443/api/orders HTTP/1.1", "orders"),
+            (b"GET http://shop.example.com:80 HTTP/1.1", OTHER),
             (b"POST /api/users HTTP/1.1", "users"),
             (b"/api/orders", "orders"),
             (b"/api/orders/7/items/", "orders"),
