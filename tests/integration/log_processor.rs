@@ -445,3 +445,25 @@ async fn a_throttled_publish_is_retried_by_the_sdk_and_counted_once() {
     assert_eq!(counts.len(), 70);
     assert!(counts.iter().all(|(_, n)| *n == 1.0), "{counts:?}");
 }
+
+/// A read that fails half-way leaves no normalized output: the upload is aborted, not
+/// completed with the records read so far.
+#[tokio::test]
+async fn a_failed_read_leaves_no_normalized_output() {
+    let s = setup().await;
+    let lines = std::fs::read_to_string(fixture("logs/alb.log")).unwrap().repeat(500);
+    let log = gzip(lines.as_bytes());
+    let key = "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/11/30/cut.log.gz";
+    let cut = log[..log.len() / 2].to_vec();
+    s.clients.s3.put_object().bucket(BUCKET).key(key).body(cut.into()).send().await.unwrap();
+    let config =
+        ProcessorConfig { output: Some("s3://alb-logs/normalized".parse().unwrap()), ..processor_config() };
+    let processor = Processor::new(S3Objects::new(s.clients.s3.clone()), &s.clients, config);
+
+    let error = processor.process_object(&ObjectRef::new(BUCKET, key), "r1", None).await.unwrap_err();
+    assert!(matches!(error, log_processor::ObjectError::Read(_)), "{error}");
+    let listed = s.clients.s3.list_objects_v2().bucket(BUCKET).prefix("normalized/").send().await.unwrap();
+    assert!(listed.contents().is_empty(), "partial output written: {:?}", listed.contents());
+    let uploads = s.clients.s3.list_multipart_uploads().bucket(BUCKET).send().await.unwrap();
+    assert!(uploads.uploads().is_empty(), "an upload left open: {:?}", uploads.uploads());
+}

@@ -24,6 +24,7 @@ pub use formats::Format;
 pub use read::{ReadError, ReadOptions, Summarizer, Summary, summarize};
 
 use std::future::Future;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -133,6 +134,8 @@ pub enum ObjectError {
     Join(#[from] tokio::task::JoinError),
     #[error("writing the normalized output failed: {0}")]
     Output(AwsError),
+    #[error("writing the EMF records failed: {0}")]
+    Emf(#[source] std::io::Error),
     /// A batch failed; the marker records whether it may have been recorded.
     #[error("batch #{batch} of {total}: {source}")]
     Publish {
@@ -155,7 +158,8 @@ impl ObjectError {
             ObjectError::Busy { .. }
             | ObjectError::NoTimeLeft
             | ObjectError::DeadlineWhilePublishing { .. } => true,
-            ObjectError::Join(_) => false,
+            // Lambda's stdout does not heal within an invocation's retries.
+            ObjectError::Join(_) | ObjectError::Emf(_) => false,
             ObjectError::Output(e) => e.retryable,
             ObjectError::Publish { source, .. } => source.retryable(),
         }
@@ -216,8 +220,14 @@ pub struct Processor<S, P = CloudWatchMetrics, M = JsonStore> {
     markers: Option<Markers<M>>,
     /// Uploads the normalized output (`OUTPUT_URI`).
     s3: aws_sdk_s3::Client,
+    /// Where `METRICS_MODE=emf` writes its records: stdout, which Lambda sends to
+    /// CloudWatch Logs.
+    emf_out: EmfOut,
     config: ProcessorConfig,
 }
+
+/// A writer for EMF records, shared by the objects of an invocation.
+pub type EmfOut = Arc<std::sync::Mutex<Box<dyn std::io::Write + Send>>>;
 
 fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
@@ -244,7 +254,14 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
         if markers.is_none() {
             tracing::warn!("STATE_URI is not set: a redelivered event publishes its metrics again");
         }
-        Self { objects, metrics, markers: markers.map(Markers::new), s3, config }
+        let emf_out: EmfOut = Arc::new(std::sync::Mutex::new(Box::new(std::io::stdout())));
+        Self { objects, metrics, markers: markers.map(Markers::new), s3, emf_out, config }
+    }
+
+    /// EMF records go to `out` instead of stdout.
+    pub fn with_emf_output(mut self, out: EmfOut) -> Self {
+        self.emf_out = out;
+        self
     }
 
     /// The Lambda entry point. Direct, SNS and EventBridge deliveries: every item is
@@ -427,9 +444,14 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
                 None => Summarizer::default(),
             };
             let read = summarizer.read(reader, &options);
-            // Ends the output stream either way, so that the uploader finishes.
-            let output_ok = summarizer.take_sink().is_none_or(|sink| sink.finish());
-            read.map(|()| (summarizer.finish(), output_ok))
+            // Only a whole read completes the output; after a failed one the sink is
+            // dropped unfinished, and the uploader, seeing the stream end without its end
+            // mark, aborts the upload.
+            let sink = summarizer.take_sink();
+            read.map(|()| {
+                let output_ok = sink.is_none_or(|sink| sink.finish());
+                (summarizer.finish(), output_ok)
+            })
         });
         let upload = async {
             match &self.config.output {
@@ -457,11 +479,15 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
             // One batch: written to stdout at once, no call to fail half-way.
             MetricsMode::Emf => {
                 if already == 0 {
-                    use std::io::Write as _;
-                    let mut out = std::io::stdout().lock();
+                    let mut text = String::new();
                     for record in emf::records(&self.config.namespace, &summary.metrics) {
-                        let _ = writeln!(out, "{record}");
+                        text.push_str(&record.to_string());
+                        text.push('\n');
                     }
+                    // A failed write fails the object (not marked done): its metrics are
+                    // not out, and a redelivery writes them.
+                    let mut out = self.emf_out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(ObjectError::Emf)?;
                 }
                 1
             }

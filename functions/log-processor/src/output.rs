@@ -62,10 +62,12 @@ pub fn date_of(unix: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
-/// A part of the output, in order; the first names the key.
+/// A part of the output, in order; the first names the key. `End` follows the last part
+/// of a whole read: a stream that stops without it is aborted, never completed.
 pub enum Part {
     First { key: String, bytes: Vec<u8> },
     Next(Vec<u8>),
+    End,
 }
 
 /// The writing side, on the parsing thread: records → NDJSON → gzip → parts.
@@ -126,15 +128,17 @@ impl NdjsonSink {
 }
 
 impl RecordSink for NdjsonSink {
-    /// Ends the stream and sends the last part (nothing at all without records). `false`
-    /// if writing failed on the way (the uploader has the reason).
+    /// Ends the stream: sends the last part and the end mark (nothing at all without
+    /// records). `false` if writing failed on the way (the uploader has the reason).
     fn finish(self: Box<Self>) -> bool {
         if self.failed {
             return false;
         }
         let records = self.records;
         match self.gzip.finish() {
-            Ok(mut writer) if records > 0 => writer.send().is_ok(),
+            Ok(mut writer) if records > 0 => {
+                writer.send().is_ok() && writer.parts.blocking_send(Part::End).is_ok()
+            }
             Ok(_) => true,
             Err(_) => false,
         }
@@ -169,6 +173,7 @@ pub async fn upload(
     bucket: &str,
     mut parts: mpsc::Receiver<Part>,
 ) -> Result<Option<String>, AwsError> {
+    // Nothing, or only the end mark: no records, no object.
     let Some(Part::First { key, bytes }) = parts.recv().await else { return Ok(None) };
     let created = s3
         .create_multipart_upload()
@@ -198,7 +203,11 @@ pub async fn upload(
             completed.push(CompletedPart::builder().part_number(number).set_e_tag(output.e_tag).build());
             next = match parts.recv().await {
                 Some(Part::Next(bytes) | Part::First { bytes, .. }) => Some(bytes),
-                None => None,
+                Some(Part::End) => None,
+                None => {
+                    let broke = "the stream of records ended before its end (the read failed)";
+                    return Err(AwsError::other("UploadPart", broke.into()));
+                }
             };
         }
         s3.complete_multipart_upload()
@@ -264,9 +273,19 @@ mod tests {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text).unwrap();
         assert_eq!(text.lines().count(), 3);
-        assert!(rx.blocking_recv().is_none(), "one part");
+        assert!(matches!(rx.blocking_recv(), Some(Part::End)), "one part, then the end mark");
+        assert!(rx.blocking_recv().is_none());
         let (tx, mut rx) = mpsc::channel(4);
         assert!(Box::new(NdjsonSink::new(&"s3://out/n".parse().unwrap(), "y".into(), tx)).finish());
         assert!(rx.blocking_recv().is_none(), "no records, no object");
+    }
+
+    #[test]
+    fn a_sink_dropped_unfinished_sends_no_end_mark() {
+        let (tx, mut rx) = mpsc::channel(1024);
+        let mut sink = NdjsonSink::new(&"s3://out/n".parse().unwrap(), "z".into(), tx);
+        sink.record(Format::CloudTrail, &Record::new(60, Measure::Event { error: false }));
+        drop(sink);
+        assert!(rx.blocking_recv().is_none(), "nothing sent: the uploader sees the stream end unmarked");
     }
 }

@@ -15,8 +15,8 @@ use tokio::sync::Notify;
 
 use crate::idempotency::{InFlight, Marker, MarkerStatus, MarkerStore};
 use crate::{
-    ObjectError, ObjectOutcome, ObjectRef, ObjectSource, OpenedObject, Processor, ProcessorConfig,
-    ReadOptions,
+    EmfOut, MetricsMode, ObjectError, ObjectOutcome, ObjectRef, ObjectSource, OpenedObject, Processor,
+    ProcessorConfig, ReadOptions,
 };
 
 const BUCKET: &str = "logs";
@@ -180,6 +180,15 @@ enum Ended {
 impl World {
     /// One invocation processing the object, with these faults.
     async fn invoke(&self, sends: &[Send], saves: &[(usize, Save)]) -> Ended {
+        self.run(sends, saves, None).await
+    }
+
+    /// One invocation in `METRICS_MODE=emf`, writing its records to `out`.
+    async fn invoke_emf(&self, out: EmfOut) -> Ended {
+        self.run(&[], &[], Some(out)).await
+    }
+
+    async fn run(&self, sends: &[Send], saves: &[(usize, Save)], emf: Option<EmfOut>) -> Ended {
         let died = Arc::new(Notify::new());
         let sink = Sink {
             world: self.clone(),
@@ -196,6 +205,7 @@ impl World {
             state: Some("s3://logs/processor-state".parse().unwrap()),
             // A marker left in progress was left by a dead invocation: take it over at once.
             takeover_after: Duration::ZERO,
+            metrics_mode: if emf.is_some() { MetricsMode::Emf } else { MetricsMode::Api },
             ..ProcessorConfig::default()
         };
         // Only the normalized output uses S3, and it is off.
@@ -204,7 +214,10 @@ impl World {
                 .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
                 .build(),
         );
-        let processor = Processor::with_parts(OneObject, sink, Some(store), s3, config);
+        let mut processor = Processor::with_parts(OneObject, sink, Some(store), s3, config);
+        if let Some(out) = emf {
+            processor = processor.with_emf_output(out);
+        }
         let object = ObjectRef::new(BUCKET, KEY);
         tokio::select! {
             biased;
@@ -396,4 +409,52 @@ fn ambiguous_publishes_are_counted_in_the_processors_own_namespace() {
     let directive = &record["_aws"]["CloudWatchMetrics"][0];
     assert_eq!(directive["Namespace"], crate::OWN_METRICS_NAMESPACE);
     assert_eq!(directive["Metrics"], serde_json::json!([{"Name": "AmbiguousPublishes", "Unit": "Count"}]));
+}
+
+/// Where EMF records go: kept, or refused as a closed stdout would.
+#[derive(Clone, Default)]
+struct EmfWriter {
+    written: Arc<Mutex<Vec<u8>>>,
+    broken: bool,
+}
+
+impl std::io::Write for EmfWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.broken {
+            return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stdout closed"));
+        }
+        self.written.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn emf_out(writer: &EmfWriter) -> EmfOut {
+    Arc::new(Mutex::new(Box::new(writer.clone())))
+}
+
+#[tokio::test]
+async fn an_emf_write_that_fails_fails_the_object_and_the_redelivery_writes_the_records_once() {
+    let world = World::default();
+    let broken = EmfWriter { broken: true, ..EmfWriter::default() };
+    let error = failed(world.invoke_emf(emf_out(&broken)).await);
+    assert!(matches!(error, ObjectError::Emf(_)), "{error}");
+    assert!(!error.retryable());
+    assert_ne!(world.marker().status, MarkerStatus::Done, "marked done with nothing written");
+
+    let working = EmfWriter::default();
+    assert_eq!(ambiguous_publishes(world.invoke_emf(emf_out(&working)).await), 0);
+    let records = String::from_utf8(working.written.lock().unwrap().clone()).unwrap();
+    assert!(records.lines().count() > 0 && records.lines().all(|l| l.contains("\"_aws\"")), "{records}");
+    assert_eq!(world.marker().status, MarkerStatus::Done);
+    // Done: a further redelivery writes nothing.
+    let again = EmfWriter::default();
+    assert!(matches!(
+        world.invoke_emf(emf_out(&again)).await,
+        Ended::Returned(Ok(ObjectOutcome::Duplicate { .. }))
+    ));
+    assert!(again.written.lock().unwrap().is_empty());
 }
