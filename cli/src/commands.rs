@@ -320,6 +320,8 @@ fn summarize(files: &[PathBuf], format: &str, json: bool) -> Result<ExitCode, Er
         name => Some(name.parse::<log_processor::Format>()?),
     };
     let mut summarizer = log_processor::Summarizer::default();
+    // Per-route metrics as the Lambda would publish them (README, Per-route metrics).
+    summarizer.set_routes(log_processor::routes::from_env(&Env::from_process())?);
     for file in files {
         let input: Box<dyn Read + Send> = if file.as_os_str() == "-" {
             Box::new(io::stdin())

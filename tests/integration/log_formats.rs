@@ -221,3 +221,32 @@ fn a_flow_without_any_time_is_skipped_with_its_reason_not_lost() {
     assert_eq!((summary["records"].as_u64(), summary["skipped"].as_u64()), (Some(0), Some(4)));
     assert_eq!(summary["skipped_reasons"]["flow without start, end or a delivery time in the key"], 3);
 }
+
+/// `ROUTES` applies to `logs summarize` as to the Lambda: each request counted again under
+/// its route, unmatched ones under `other`.
+#[test]
+fn logs_summarize_counts_requests_per_route_from_routes() {
+    let output = Command::new(workspace_binary("autoscaler"))
+        .args(["logs", "summarize", "--json"])
+        .arg(fixture("logs/alb.log"))
+        .env("ROUTES", "/api=api,/=home")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut per_route: Vec<(String, f64)> = Vec::new();
+    for (key, value) in metrics(&summary) {
+        let Some(route) = key.strip_prefix("RequestCount@").and_then(|k| k.split("Route=").nth(1)) else {
+            continue;
+        };
+        let route = route.trim_end_matches('}').to_owned();
+        match per_route.iter_mut().find(|(r, _)| *r == route) {
+            Some((_, total)) => *total += value,
+            None => per_route.push((route, value)),
+        }
+    }
+    per_route.sort_by(|a, b| a.0.cmp(&b.0));
+    // The fixture's 7 requests: /api twice, / twice, /cart, /old and /missing.
+    let expected = [("api".to_owned(), 2.0), ("home".to_owned(), 2.0), ("other".to_owned(), 3.0)];
+    assert_eq!(per_route, expected);
+}

@@ -424,6 +424,7 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
         let (max_line_bytes, vpc_interface_dimension) =
             (self.config.max_line_bytes, self.config.vpc_interface_dimension);
         let flag = cancel.clone();
+        let routes = self.config.routes.clone();
         // The normalized output, if configured, is uploaded while the object is read.
         let (parts, parts_rx) = tokio::sync::mpsc::channel(2);
         let sink = self
@@ -443,6 +444,7 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
                 Some(sink) => Summarizer::with_sink(Box::new(sink)),
                 None => Summarizer::default(),
             };
+            summarizer.set_routes(routes);
             let read = summarizer.read(reader, &options);
             // Only a whole read completes the output; after a failed one the sink is
             // dropped unfinished, and the uploader, seeing the stream end without its end
