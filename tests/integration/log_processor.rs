@@ -511,3 +511,102 @@ async fn routes_publish_request_counts_per_route() {
     // The fixture's 7 requests: /api twice, / twice, /cart, /old and /missing.
     assert_eq!(counted, [("api", 2.0), ("home", 2.0), ("other", 3.0)]);
 }
+
+/// `LOG_FORMATS` through the handler: keys under a named prefix are read in that format,
+/// whatever detection would say (here wrongly, to show it is applied).
+#[tokio::test]
+async fn log_formats_name_the_format_of_keys_under_a_prefix() {
+    let s = setup().await;
+    let log = gzip(&std::fs::read(fixture("logs/alb.log")).unwrap());
+    s.clients.s3.put_object().bucket(BUCKET).key("forced/a.log.gz").body(log.into()).send().await.unwrap();
+    let config = ProcessorConfig {
+        formats: vec![("forced/".into(), log_processor::Format::Elb)],
+        ..processor_config()
+    };
+    let forcing = Processor::new(S3Objects::new(s.clients.s3.clone()), &s.clients, config);
+    let outcome =
+        forcing.process_object(&ObjectRef::new(BUCKET, "forced/a.log.gz"), "r1", None).await.unwrap();
+    let ObjectOutcome::Processed { format, records, .. } = outcome else { panic!("{outcome:?}") };
+    // ALB lines read as Classic ELB lines do not parse as requests.
+    assert_eq!((format, records), (Some(log_processor::Format::Elb), 0));
+    // Detection, without the prefix: ALB.
+    let detected = processor(&s).process_object(&ObjectRef::new(BUCKET, KEY), "r2", None).await.unwrap();
+    assert!(matches!(detected, ObjectOutcome::Processed { format: Some(log_processor::Format::Alb), .. }));
+}
+
+/// `VPC_INTERFACE_DIMENSION` through the handler: flow metrics per network interface too.
+#[tokio::test]
+async fn vpc_flow_metrics_per_interface_when_asked() {
+    let s = setup().await;
+    let key = "AWSLogs/123456789012/vpcflowlogs/us-east-1/2026/11/30/flows.log.gz";
+    let log = gzip(&std::fs::read(fixture("logs/vpcflow.log")).unwrap());
+    s.clients.s3.put_object().bucket(BUCKET).key(key).body(log.into()).send().await.unwrap();
+    let s = &s;
+    let interface_dimensions = |vpc_interface_dimension| {
+        let config = ProcessorConfig { vpc_interface_dimension, state: None, ..processor_config() };
+        let processor = Processor::new(S3Objects::new(s.clients.s3.clone()), &s.clients, config);
+        async move {
+            processor.process_object(&ObjectRef::new(BUCKET, key), "r", None).await.unwrap();
+            let listed = s
+                .clients
+                .cloudwatch
+                .list_metrics()
+                .namespace(log_processor::config::DEFAULT_NAMESPACE)
+                .dimensions(aws_sdk_cloudwatch::types::DimensionFilter::builder().name("InterfaceId").build())
+                .send()
+                .await
+                .unwrap();
+            listed.metrics().len()
+        }
+    };
+    assert_eq!(interface_dimensions(false).await, 0);
+    assert!(interface_dimensions(true).await > 0, "no metric per InterfaceId");
+}
+
+/// A marker left in progress in S3 by an invocation that died is taken over once it is
+/// older than `IDEMPOTENCY_TAKEOVER_SECONDS`, after the batches it records; a fresh one
+/// means another invocation is at work.
+#[tokio::test]
+async fn a_stale_in_progress_marker_is_taken_over_and_a_fresh_one_is_busy() {
+    let s = setup().await;
+    let object = put_long_log(&s).await;
+    processor(&s).process_object(&object, "first", None).await.unwrap();
+    // Rewrite its marker as a dead invocation would have left it: one of two batches out.
+    let listed =
+        s.clients.s3.list_objects_v2().bucket(BUCKET).prefix("processor-state/markers/").send().await;
+    let keys: Vec<String> =
+        listed.unwrap().contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
+    let marker_key = keys.iter().find(|k| k.ends_with(".json")).expect("a marker");
+    let s = &s;
+    let leave = |updated_at: i64| async move {
+        let body = s.clients.s3.get_object().bucket(BUCKET).key(marker_key).send().await.unwrap();
+        let mut marker: Value =
+            serde_json::from_slice(&body.body.collect().await.unwrap().into_bytes()).unwrap();
+        marker["status"] = "in_progress".into();
+        marker["owner"] = "dead".into();
+        marker["updated_at"] = updated_at.into();
+        marker["published_batches"] = 1.into();
+        let text = marker.to_string();
+        s.clients
+            .s3
+            .put_object()
+            .bucket(BUCKET)
+            .key(marker_key)
+            .body(text.into_bytes().into())
+            .send()
+            .await
+            .unwrap();
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+
+    leave(now).await;
+    let busy = processor(s).process_object(&object, "second", None).await.unwrap_err();
+    assert!(busy.to_string().contains("retry later"), "{busy}");
+
+    leave(now - 1_000).await; // older than the default 900 s
+    let clients = Clients::new(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await, false);
+    let taking_over = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config());
+    let outcome = taking_over.process_object(&object, "third", None).await.unwrap();
+    assert!(matches!(outcome, ObjectOutcome::Processed { records: 70, .. }), "{outcome:?}");
+    assert_eq!(clients.calls.by_operation().get("PutMetricData"), Some(&1), "only the second batch");
+}
