@@ -7,6 +7,7 @@ mod infra;
 mod least_privilege;
 mod log_formats;
 mod log_processor;
+mod make;
 mod metric_poller;
 mod runtime_loop;
 mod terraform;
