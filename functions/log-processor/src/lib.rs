@@ -15,6 +15,7 @@ mod lines;
 mod output;
 #[cfg(test)]
 mod pipeline_tests;
+mod provenance;
 mod read;
 pub mod routes;
 
@@ -33,8 +34,8 @@ use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use shared::AwsError;
-use shared::metrics::Datum;
 pub use shared::metrics::PublishError;
+use shared::metrics::{Datum, Screened};
 use shared::store::{JsonStore, StoreError};
 use tokio::io::AsyncRead;
 
@@ -196,6 +197,10 @@ pub enum ObjectOutcome {
         /// Batches sent again that an earlier invocation may have published already
         /// (left in flight): each may be counted twice. The `AmbiguousPublishes` metric.
         ambiguous_publishes: usize,
+        /// Datums left out, each alone, with their reasons: what CloudWatch would refuse
+        /// (values, names, timestamps outside its window when sent) and what the key
+        /// does not vouch for (`provenance`).
+        screened: Screened,
     },
     /// The object no longer exists: acknowledged, nothing to do.
     Missing { bucket: String, key: String },
@@ -224,6 +229,8 @@ pub struct Processor<S, P = CloudWatchMetrics, M = JsonStore> {
     /// CloudWatch Logs.
     emf_out: EmfOut,
     config: ProcessorConfig,
+    /// Seconds since the epoch, for CloudWatch's timestamp window.
+    clock: fn() -> i64,
 }
 
 /// A writer for EMF records, shared by the objects of an invocation.
@@ -255,7 +262,13 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
             tracing::warn!("STATE_URI is not set: a redelivered event publishes its metrics again");
         }
         let emf_out: EmfOut = Arc::new(std::sync::Mutex::new(Box::new(std::io::stdout())));
-        Self { objects, metrics, markers: markers.map(Markers::new), s3, emf_out, config }
+        Self { objects, metrics, markers: markers.map(Markers::new), s3, emf_out, config, clock: unix_now }
+    }
+
+    /// The time CloudWatch's timestamp window is judged by (tests replaying old logs).
+    pub fn with_clock(mut self, clock: fn() -> i64) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// EMF records go to `out` instead of stdout.
@@ -465,7 +478,7 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
         if let Some(timer) = timer {
             timer.abort();
         }
-        let (summary, output_ok) = summary??;
+        let (mut summary, output_ok) = summary??;
         let output_key = uploaded.map_err(ObjectError::Output)?;
         if !output_ok {
             let broke = AwsError::other("UploadPart", "the normalized output stream broke off".into());
@@ -475,14 +488,24 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
             tracing::info!(bucket = %object.bucket, key = %object.key, output = %key, "normalized records written");
         }
 
+        // Only datums CloudWatch accepts and the key vouches for, each judged alone. The
+        // window is judged per batch as it is sent, so that the batches stay the same on a
+        // retry whatever the time (the marker counts them by index).
+        let (metrics, mut screened) = shared::metrics::screen(std::mem::take(&mut summary.metrics), None);
+        summary.metrics = provenance::check(&object.key, summary.format, metrics, &mut screened);
+        let mut datums_published = summary.metrics.len();
         let already = progress.published_batches;
         let mut ambiguous_publishes = 0;
         let batch_count = match self.config.metrics_mode {
             // One batch: written to stdout at once, no call to fail half-way.
             MetricsMode::Emf => {
                 if already == 0 {
+                    let (metrics, late) =
+                        shared::metrics::screen(summary.metrics.clone(), Some((self.clock)()));
+                    datums_published = metrics.len();
+                    screened.merge(late);
                     let mut text = String::new();
-                    for record in emf::records(&self.config.namespace, &summary.metrics) {
+                    for record in emf::records(&self.config.namespace, &metrics) {
                         text.push_str(&record.to_string());
                         text.push('\n');
                     }
@@ -513,7 +536,13 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
                         markers.update(held, MarkerStatus::InProgress, sending, unix_now()).await?;
                         *progress = sending;
                     }
-                    let sent = self.metrics.put(&self.config.namespace, batch).await;
+                    let (batch, late) = shared::metrics::screen(batch.to_vec(), Some((self.clock)()));
+                    datums_published = datums_published.saturating_sub(late.skipped_datums as usize);
+                    screened.merge(late);
+                    let sent = match batch.is_empty() {
+                        true => Ok(()),
+                        false => self.metrics.put(&self.config.namespace, &batch).await,
+                    };
                     // Counted unless certainly not recorded this time.
                     let may_be_out = !matches!(sent, Err(PublishError::Rejected(_)));
                     if let Some(left) = left.filter(|_| may_be_out) {
@@ -549,12 +578,19 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
             records: summary.records,
             malformed: summary.malformed,
             skipped: summary.skipped,
-            datums_published: summary.metrics.len(),
+            datums_published,
             ambiguous_publishes,
+            screened: screened.clone(),
         };
+        if !screened.is_empty() {
+            tracing::warn!(
+                bucket = %object.bucket, key = %object.key, datums = screened.skipped_datums,
+                values = screened.skipped_values, reasons = ?screened.reasons, "datums left out"
+            );
+        }
         tracing::info!(
             bucket = %object.bucket, key = %object.key, format = summary.format.map_or("none", Format::name), records = summary.records,
-            malformed = summary.malformed, skipped = summary.skipped, datums = summary.metrics.len(),
+            malformed = summary.malformed, skipped = summary.skipped, datums = datums_published,
             batches = batch_count, resumed_after = already, ambiguous_publishes, "object processed"
         );
         Ok(outcome)
