@@ -1,6 +1,7 @@
 //! Integration tests against a local moto server (one per test, started by the harness).
 //! Build into one test binary; run with `make test`, which installs moto first.
 
+mod alarms;
 mod cli;
 mod demo;
 mod infra;

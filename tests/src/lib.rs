@@ -191,6 +191,8 @@ pub struct LocalLambda {
     emulator: Child,
     function: Child,
     port: u16,
+    /// The function's stdout (its EMF records), for [`LocalLambda::stdout`].
+    stdout: PathBuf,
 }
 
 impl LocalLambda {
@@ -212,19 +214,21 @@ impl LocalLambda {
             assert!(Instant::now() < deadline, "the cargo-lambda runtime emulator did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
-        // The variables the emulator says a function started outside it must have.
+        // The variables the emulator says a function started outside it must have (`env`
+        // may name the function).
+        let stdout = temp_dir("lambda-stdout").join("stdout");
         let function = Command::new(binary)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
-            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).expect("stdout file"))
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn function binary");
-        LocalLambda { emulator, function, port }
+        LocalLambda { emulator, function, port, stdout }
     }
 
     /// Invokes the function with `cargo lambda invoke --data-file` and returns its JSON response.
@@ -254,6 +258,13 @@ impl LocalLambda {
         serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
             panic!("invoke output is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout))
         })
+    }
+}
+
+impl LocalLambda {
+    /// What the function has written to stdout so far.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout).expect("the function's stdout")
     }
 }
 
