@@ -11,6 +11,8 @@ pub mod event;
 mod fields;
 pub mod formats;
 pub mod idempotency;
+#[cfg(test)]
+mod invariant_tests;
 mod lines;
 mod output;
 #[cfg(test)]
