@@ -9,7 +9,8 @@ use log_processor::config::DEFAULT_MAX_LINE_BYTES;
 use metric_poller::PollerConfig;
 use metric_poller::policy::{PolicyDocument, PolicyErrors, PolicyFormat, Selector, parse_policy_text};
 use metric_poller::policy_source::PolicyLocation;
-use metric_poller::simulate::{ClosedLoop, SimulationConfig, parse_trace};
+use metric_poller::simulate::cloudwatch::Publication;
+use metric_poller::simulate::{self, Controller, SimulationConfig, parse_trace};
 use shared::aws::{Clients, RetryProfile, load_sdk_config};
 use shared::config::Env;
 use shared::metrics::DatumValue;
@@ -61,7 +62,7 @@ enum Command {
     /// Work with policy documents.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Backtest a policy on a metric trace: one JSON object per tick on stdout.
+    /// Backtest a policy through a simulated CloudWatch pipeline, optionally against AWS target tracking.
     Simulate(SimulateArgs),
 }
 
@@ -76,7 +77,8 @@ struct SimulateArgs {
     /// The policy document (JSON, or TOML by extension).
     #[arg(long)]
     policy: PathBuf,
-    /// CSV with a header `time,<metric id>,...` (and `load` for closed loop); one row per tick.
+    /// CSV with a header `time,<metric id>,...` and/or `load`; a row holds until the next;
+    /// rows at negative times are history (for seasonal profiles).
     #[arg(long)]
     trace: PathBuf,
     #[arg(long)]
@@ -94,12 +96,55 @@ struct SimulateArgs {
     /// derived from load over the instances in service).
     #[arg(long)]
     capacity_per_instance: Option<f64>,
-    /// Closed loop: seconds from launch until an instance serves.
+    /// Seconds from launch until an instance serves: `120`, or a range `90-150` (drawn per instance).
+    #[arg(long, default_value = "120", value_parser = parse_range)]
+    boot_seconds: (i64, i64),
+    /// CloudWatch's publication lag after a period ends: `60-90` (drawn per period).
+    /// Default: 60-90 for periods of a minute or more, 10 for high resolution.
+    #[arg(long, value_parser = parse_range)]
+    lag: Option<(i64, i64)>,
+    /// The period being filled is readable with what has been published of it (custom
+    /// metrics), instead of appearing whole after its lag.
+    #[arg(long)]
+    partial: bool,
+    /// METRICS_END_OFFSET_SECONDS: read metrics up to this long ago.
+    #[arg(long, default_value_t = 0)]
+    end_offset: i64,
+    /// TICK_INTERVAL_SECONDS.
+    #[arg(long, default_value_t = 10)]
+    tick_seconds: i64,
+    /// Seed of the lag and boot draws.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Demand utilization above target × (1 + margin) counts as an SLO violation.
+    #[arg(long, default_value_t = 0.2)]
+    slo_margin: f64,
+    /// Also run an emulation of AWS target tracking on the same data (see README).
+    #[arg(long, value_parser = ["aws-target-tracking"])]
+    compare: Option<String>,
+    /// The AWS emulation's instance warmup after InService, seconds.
     #[arg(long, default_value_t = 60)]
-    boot_seconds: i64,
-    /// Write a chart of the metrics against capacity (.svg or .png).
+    aws_warmup: i64,
+    /// Print one JSON object (each run's score and ticks) instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Write a chart of the metric, demand and capacity (.svg or .png).
     #[arg(long)]
     plot: Option<PathBuf>,
+}
+
+/// `120` or `90-150`.
+fn parse_range(text: &str) -> Result<(i64, i64), String> {
+    let parse =
+        |s: &str| s.trim().parse::<i64>().map_err(|_| format!("{s:?} is not a whole number of seconds"));
+    let (lo, hi) = match text.split_once('-') {
+        Some((lo, hi)) => (parse(lo)?, parse(hi)?),
+        None => (parse(text)?, parse(text)?),
+    };
+    if lo < 0 || hi < lo {
+        return Err(format!("{text:?}: expected N or LOW-HIGH with 0 <= LOW <= HIGH"));
+    }
+    Ok((lo, hi))
 }
 
 #[derive(Debug, Args)]
@@ -228,46 +273,65 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, Error> {
     };
     let text = std::fs::read_to_string(&args.trace).map_err(|e| format!("{}: {e}", args.trace.display()))?;
     let trace = parse_trace(&text).map_err(|e| format!("{}: {e}", args.trace.display()))?;
-    let closed_loop = match args.capacity_per_instance {
-        Some(capacity) if capacity > 0.0 && trace.has_load => {
-            Some(ClosedLoop { capacity_per_instance: capacity, boot_seconds: args.boot_seconds })
-        }
+    match args.capacity_per_instance {
         Some(_) if !trace.has_load => {
             return Err("--capacity-per-instance needs a `load` column in the trace".into());
         }
-        Some(_) => return Err("--capacity-per-instance must be positive".into()),
-        None => None,
-    };
+        Some(c) if c <= 0.0 => return Err("--capacity-per-instance must be positive".into()),
+        _ => {}
+    }
     if args.min > args.max {
         return Err(format!("--min {} is above --max {}", args.min, args.max).into());
     }
+    let shortest = simulate::periods(group).into_iter().min().unwrap_or(60);
+    let lag = args.lag.unwrap_or(if shortest >= 60 { (60, 90) } else { (10, 10) });
     let config = SimulationConfig {
         initial_capacity: args.initial_capacity,
         group_min: args.min,
         group_max: args.max,
-        closed_loop,
+        capacity_per_instance: args.capacity_per_instance,
+        boot_seconds: args.boot_seconds,
+        publication: Publication { lag, partial: args.partial, seed: args.seed },
+        end_offset: args.end_offset,
+        tick_seconds: args.tick_seconds.max(1),
+        slo_margin: args.slo_margin,
+        aws_warmup_seconds: args.aws_warmup,
     };
-    let (ticks, summary) = metric_poller::simulate::simulate(group, &trace, &config);
-    let mut out = io::stdout().lock();
-    for tick in &ticks {
-        serde_json::to_writer(&mut out, tick)?;
-        writeln!(out)?;
+    let mut controllers = vec![Controller::Engine];
+    if args.compare.is_some() {
+        controllers.push(Controller::AwsTargetTracking);
     }
+    let runs = controllers
+        .into_iter()
+        .map(|c| simulate::run(group, &trace, &config, c))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", args.trace.display()))?;
     if let Some(path) = &args.plot {
         crate::plot::plot(
-            &ticks,
+            &runs,
             &format!("{} on {}", describe_selector(&group.selector), args.trace.display()),
             path,
         )?;
     }
-    eprintln!(
-        "{} ticks, {} scaling actions, {} instance-seconds, peak {} instances, {} s with a metric above target",
-        summary.ticks,
-        summary.scaling_actions,
-        summary.instance_seconds,
-        summary.peak_capacity,
-        summary.seconds_above_target
-    );
+    let mut out = io::stdout().lock();
+    if args.json {
+        serde_json::to_writer(&mut out, &serde_json::json!({ "runs": runs }))?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "{} ticks of {} s; metric periods {:?} s, published {}-{} s after{}; boot {}-{} s",
+            runs[0].score.ticks,
+            config.tick_seconds,
+            simulate::periods(group),
+            lag.0,
+            lag.1,
+            if args.partial { " (newest period partial)" } else { "" },
+            config.boot_seconds.0,
+            config.boot_seconds.1
+        )?;
+        write!(out, "{}", simulate::score_table(&runs))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

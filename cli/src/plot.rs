@@ -1,9 +1,10 @@
-//! Charts of a simulation: the metrics (top) against capacity (bottom) over time, as SVG
-//! or PNG by the output file's extension.
+//! Charts of a simulation: the metrics as read and the demand (top) against each run's
+//! capacity and the engine's forecast (bottom) over time, as SVG or PNG by the output
+//! file's extension.
 
 use std::path::Path;
 
-use metric_poller::simulate::Tick;
+use metric_poller::simulate::{Controller, Run};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
@@ -37,29 +38,49 @@ fn register_a_font() -> Result<(), Error> {
     Ok(())
 }
 
-pub fn plot(ticks: &[Tick], title: &str, out: &Path) -> Result<(), Error> {
+pub fn plot(runs: &[Run], title: &str, out: &Path) -> Result<(), Error> {
     register_a_font()?;
     match out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        Some("svg") => draw(SVGBackend::new(out, SIZE).into_drawing_area(), ticks, title),
-        Some("png") => draw(BitMapBackend::new(out, SIZE).into_drawing_area(), ticks, title),
+        Some("svg") => draw(SVGBackend::new(out, SIZE).into_drawing_area(), runs, title),
+        Some("png") => draw(BitMapBackend::new(out, SIZE).into_drawing_area(), runs, title),
         _ => Err(format!("{}: the plot file must end in .svg or .png", out.display()).into()),
     }
 }
 
-fn draw<B: DrawingBackend>(root: DrawingArea<B, Shift>, ticks: &[Tick], title: &str) -> Result<(), Error>
+/// Splits a series at gaps (missing data) into segments to draw.
+fn segments(points: impl Iterator<Item = (i64, Option<f64>)>) -> Vec<Vec<(i64, f64)>> {
+    let mut segments = vec![Vec::new()];
+    for (t, v) in points {
+        match v {
+            Some(v) if v.is_finite() => segments.last_mut().expect("one").push((t, v)),
+            _ => segments.push(Vec::new()),
+        }
+    }
+    segments.retain(|s| !s.is_empty());
+    segments
+}
+
+fn draw<B: DrawingBackend>(root: DrawingArea<B, Shift>, runs: &[Run], title: &str) -> Result<(), Error>
 where
     B::ErrorType: 'static,
 {
     let failed = |e: DrawingAreaErrorKind<B::ErrorType>| -> Error { e.to_string().into() };
     root.fill(&WHITE).map_err(failed)?;
     let root = root.titled(title, ("sans-serif", 24)).map_err(failed)?;
-    let (top, bottom) = root.split_vertically(SIZE.1 * 55 / 100);
-    let t_end = ticks.last().map_or(1, |t| t.time.max(1));
-    let t_start = ticks.first().map_or(0, |t| t.time);
+    let (top, bottom) = root.split_vertically(SIZE.1 * 50 / 100);
+    let ticks = runs.iter().flat_map(|r| &r.ticks);
+    let t_end = ticks.clone().map(|t| t.time).max().unwrap_or(1).max(1);
+    let t_start = ticks.clone().map(|t| t.time).min().unwrap_or(0);
 
-    let ids: Vec<&String> = ticks.first().map(|t| t.metrics.keys().collect()).unwrap_or_default();
-    let metric_max =
-        ticks.iter().flat_map(|t| t.metrics.values().flatten().copied()).fold(0.0f64, f64::max).max(1.0);
+    // Top: what the engine read of each metric, and the demand each run left unserved.
+    let engine = runs.iter().find(|r| r.controller == Controller::Engine);
+    let ids: Vec<&String> =
+        engine.and_then(|r| r.ticks.first()).map(|t| t.metrics.keys().collect()).unwrap_or_default();
+    let metric_max = ticks
+        .clone()
+        .flat_map(|t| t.metrics.values().flatten().copied().chain(t.demand.filter(|d| d.is_finite())))
+        .fold(0.0f64, f64::max)
+        .max(1.0);
     let mut chart = ChartBuilder::on(&top)
         .margin(10)
         .x_label_area_size(30)
@@ -67,24 +88,25 @@ where
         .build_cartesian_2d(t_start..t_end, 0.0..metric_max * 1.1)
         .map_err(failed)?;
     chart.configure_mesh().y_desc("metric").x_desc("seconds").draw().map_err(failed)?;
-    for (i, id) in ids.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        // Gaps (missing data) break the line into segments.
-        let mut segment: Vec<(i64, f64)> = Vec::new();
-        let mut segments = Vec::new();
-        for t in ticks {
-            match t.metrics.get(*id).copied().flatten() {
-                Some(v) => segment.push((t.time, v)),
-                None => segments.push(std::mem::take(&mut segment)),
-            }
+    let mut series: Vec<(String, Vec<Vec<(i64, f64)>>)> = Vec::new();
+    if let Some(engine) = engine {
+        for id in &ids {
+            let read = segments(engine.ticks.iter().map(|t| (t.time, t.metrics.get(*id).copied().flatten())));
+            series.push((format!("{id} (as read)"), read));
         }
-        segments.push(segment);
+    }
+    for run in runs {
+        let demand = segments(run.ticks.iter().map(|t| (t.time, t.demand)));
+        series.push((format!("demand utilization, {}", run.controller.name()), demand));
+    }
+    for (i, (label, segments)) in series.into_iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
         let mut labelled = false;
-        for points in segments.into_iter().filter(|s| !s.is_empty()) {
-            let series = chart.draw_series(LineSeries::new(points, color.stroke_width(2))).map_err(failed)?;
+        for points in segments {
+            let drawn = chart.draw_series(LineSeries::new(points, color.stroke_width(2))).map_err(failed)?;
             if !labelled {
-                series
-                    .label(id.as_str())
+                drawn
+                    .label(label.clone())
                     .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
                 labelled = true;
             }
@@ -97,7 +119,13 @@ where
         .draw()
         .map_err(failed)?;
 
-    let capacity_max = ticks.iter().map(|t| t.desired.max(t.current)).max().unwrap_or(1).max(1);
+    // Bottom: each run's desired capacity (steps), instances in service, the forecast.
+    let capacity_max = ticks
+        .clone()
+        .map(|t| t.desired.max(t.current).max(t.forecast.unwrap_or(0)))
+        .max()
+        .unwrap_or(1)
+        .max(1);
     let mut chart = ChartBuilder::on(&bottom)
         .margin(10)
         .x_label_area_size(30)
@@ -105,24 +133,40 @@ where
         .build_cartesian_2d(t_start..t_end, 0..capacity_max + 1)
         .map_err(failed)?;
     chart.configure_mesh().y_desc("instances").x_desc("seconds").draw().map_err(failed)?;
-    // Capacity holds between ticks: draw it as steps.
-    let mut steps = Vec::with_capacity(ticks.len() * 2);
-    for (i, t) in ticks.iter().enumerate() {
-        steps.push((t.time, t.desired));
-        if let Some(next) = ticks.get(i + 1) {
-            steps.push((next.time, t.desired));
+    for (i, run) in runs.iter().enumerate() {
+        let (desired_color, service_color) = if i == 0 { (BLUE, GREEN) } else { (RED, MAGENTA) };
+        let mut steps = Vec::with_capacity(run.ticks.len() * 2);
+        for (j, t) in run.ticks.iter().enumerate() {
+            steps.push((t.time, t.desired));
+            if let Some(next) = run.ticks.get(j + 1) {
+                steps.push((next.time, t.desired));
+            }
+        }
+        let name = run.controller.name();
+        chart
+            .draw_series(LineSeries::new(steps, desired_color.stroke_width(2)))
+            .map_err(failed)?
+            .label(format!("desired capacity, {name}"))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], desired_color));
+        chart
+            .draw_series(LineSeries::new(
+                run.ticks.iter().map(|t| (t.time, t.in_service)),
+                service_color.stroke_width(1),
+            ))
+            .map_err(failed)?
+            .label(format!("in service, {name}"))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], service_color));
+        let forecast: Vec<(i64, i32)> =
+            run.ticks.iter().filter_map(|t| Some((t.time, t.forecast?))).collect();
+        if !forecast.is_empty() {
+            let color = RGBColor(255, 140, 0);
+            chart
+                .draw_series(forecast.into_iter().map(|p| Circle::new(p, 2, color.filled())))
+                .map_err(failed)?
+                .label(format!("forecast, {name}"))
+                .legend(move |(x, y)| Circle::new((x + 10, y), 3, color.filled()));
         }
     }
-    chart
-        .draw_series(LineSeries::new(steps, BLUE.stroke_width(2)))
-        .map_err(failed)?
-        .label("desired capacity")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
-    chart
-        .draw_series(LineSeries::new(ticks.iter().map(|t| (t.time, t.in_service)), GREEN.stroke_width(1)))
-        .map_err(failed)?
-        .label("in service")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], GREEN));
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))

@@ -132,46 +132,46 @@ fn policy_check_lists_every_problem_by_field_path() {
     assert!(errors.contains("  groups[0].tolerence: unknown field"), "{errors}");
 }
 
-fn simulate(extra: &[&str]) -> (Vec<serde_json::Value>, String) {
+/// `autoscaler simulate --json` on cpu.json with `extra`: the runs.
+fn simulate(extra: &[&str]) -> Vec<serde_json::Value> {
     let output = autoscaler()
-        .args(["simulate", "--initial-capacity", "4"])
+        .args(["simulate", "--initial-capacity", "4", "--json"])
         .arg("--policy")
         .arg(fixture("policies/cpu.json"))
         .args(extra)
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let ticks =
-        String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    (ticks, String::from_utf8(output.stderr).unwrap())
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    result["runs"].as_array().unwrap().clone()
 }
 
 #[test]
-fn simulate_replays_a_trace_and_plots_it() {
+fn simulate_replays_a_trace_through_the_pipeline_and_plots_it() {
     let dir = std::env::temp_dir().join(format!("autoscaler-simulate-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (svg, png) = (dir.join("run.svg"), dir.join("run.png"));
     let trace = fixture("traces/cpu-spike.csv");
-    let (ticks, summary) = simulate(&["--trace", trace.to_str().unwrap(), "--plot", svg.to_str().unwrap()]);
-    assert_eq!(ticks.len(), 91);
-    for tick in &ticks {
-        for field in ["time", "current", "desired", "reason"] {
+    let runs = simulate(&["--trace", trace.to_str().unwrap(), "--plot", svg.to_str().unwrap()]);
+    assert_eq!(runs.len(), 1);
+    let ticks = runs[0]["ticks"].as_array().unwrap();
+    assert_eq!(ticks.len(), 91, "a tick every 10 s over 900 s");
+    for tick in ticks {
+        for field in ["time", "current", "desired", "reason", "explanation"] {
             assert!(!tick[field].is_null(), "{field} missing in {tick}");
         }
+        let desired = tick["desired"].as_i64().unwrap();
+        assert!((2..=30).contains(&desired), "outside the policy's bounds: {tick}");
+        // Without data (the first period is published only after its lag; the trace's
+        // gap at 420-440 s) nothing scales in.
+        if tick["metrics"]["cpu"].is_null() {
+            assert!(desired >= tick["current"].as_i64().unwrap(), "{tick}");
+        }
     }
-    // Cold start: 35 % asks for 3, but the down window holds 4.
-    assert_eq!((ticks[0]["current"].as_i64(), ticks[0]["desired"].as_i64()), (Some(4), Some(4)));
-    // At the spike the policy's max (30) caps it.
-    let peak = ticks.iter().map(|t| t["desired"].as_i64().unwrap()).max().unwrap();
-    assert_eq!(peak, 30);
-    // During the data gap (420-440 s) nothing scales in.
-    for t in ticks.iter().filter(|t| (420..450).contains(&t["time"].as_i64().unwrap())) {
-        assert!(t["desired"].as_i64() >= t["current"].as_i64(), "{t}");
-        assert!(t["metrics"]["cpu"].is_null());
-    }
-    assert!(summary.contains("91 ticks"), "{summary}");
+    assert!(ticks[0]["metrics"]["cpu"].is_null(), "the first period is not published at 0 s");
+    assert!(runs[0]["score"]["slo_violation_seconds"].is_null(), "open loop: no demand to score");
     let svg_text = std::fs::read_to_string(&svg).unwrap();
-    assert!(svg_text.starts_with("<svg") && svg_text.contains("desired capacity"), "not a chart");
+    assert!(svg_text.starts_with("<svg") && svg_text.contains("desired capacity, engine"), "not a chart");
 
     simulate(&["--trace", trace.to_str().unwrap(), "--plot", png.to_str().unwrap()]);
     let png_bytes = std::fs::read(&png).unwrap();
@@ -180,21 +180,36 @@ fn simulate_replays_a_trace_and_plots_it() {
 }
 
 #[test]
-fn simulate_closed_loop_derives_the_metric_from_load() {
+fn simulate_compares_the_engine_with_aws_target_tracking_on_the_same_data() {
     let trace = fixture("traces/load-step.csv");
-    let (ticks, summary) = simulate(&[
-        "--trace",
-        trace.to_str().unwrap(),
-        "--capacity-per-instance",
-        "100",
-        "--boot-seconds",
-        "30",
-    ]);
-    // 900 load at 50 % of 100 per instance settles at 18; 300 load at 6.
-    let at = |time: i64| ticks.iter().find(|t| t["time"] == time).unwrap()["desired"].as_i64().unwrap();
-    assert_eq!(at(690), 18);
-    assert_eq!(at(1200), 6);
-    assert!(summary.contains("instance-seconds") && summary.contains("above target"), "{summary}");
+    let closed_loop =
+        ["--trace", trace.to_str().unwrap(), "--capacity-per-instance", "100", "--boot-seconds", "90-150"];
+    let runs = simulate(&[&closed_loop[..], &["--compare", "aws-target-tracking"]].concat());
+    let names: Vec<&str> = runs.iter().map(|r| r["controller"].as_str().unwrap()).collect();
+    assert_eq!(names, ["engine", "aws-target-tracking"]);
+    let violation = |run: &serde_json::Value| run["score"]["slo_violation_seconds"].as_i64().unwrap();
+    assert!(violation(&runs[0]) < violation(&runs[1]), "{} vs {}", runs[0]["score"], runs[1]["score"]);
+    for run in &runs {
+        assert!(run["score"]["instance_hours"].as_f64().unwrap() > 0.0);
+        assert!(
+            run["ticks"].as_array().unwrap().iter().all(|t| t["demand"].is_number()),
+            "demand scored at every tick"
+        );
+    }
+
+    // The table, side by side.
+    let output = autoscaler()
+        .args(["simulate", "--initial-capacity", "4", "--compare", "aws-target-tracking", "--policy"])
+        .arg(fixture("policies/cpu.json"))
+        .args(closed_loop)
+        .output()
+        .unwrap();
+    let table = String::from_utf8(output.stdout).unwrap();
+    for line in
+        ["engine", "aws-target-tracking", "SLO-violation seconds", "instance-hours", "direction changes"]
+    {
+        assert!(table.contains(line), "{line} missing in\n{table}");
+    }
 }
 
 #[test]
@@ -210,6 +225,15 @@ fn simulate_rejects_bad_input_clearly() {
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("the policy has 2 groups: choose one with --group")
     );
+    let output = autoscaler()
+        .args(["simulate", "--initial-capacity", "1", "--boot-seconds", "150-90", "--policy"])
+        .arg(fixture("policies/cpu.json"))
+        .arg("--trace")
+        .arg(fixture("traces/cpu-spike.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("LOW-HIGH"));
 }
 
 #[tokio::test]

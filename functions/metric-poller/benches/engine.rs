@@ -34,6 +34,7 @@ fn bench_decide(c: &mut Criterion) {
                     ("cpu".to_owned(), Some(20.0 + (i % 70) as f64)),
                     ("rps".to_owned(), Some(500.0 * f64::from(current) + (i * 37 % 900) as f64)),
                 ]),
+                signals: BTreeMap::new(),
             };
             let history = History {
                 recommendations: (1..=30)
@@ -44,6 +45,7 @@ fn bench_decide(c: &mut Criterion) {
                     ScaleEvent { time: now - 12, change: -1 },
                 ],
                 consecutive_failures: 0,
+                missing_since: None,
                 external_changes: Vec::new(),
             };
             (observation, history)

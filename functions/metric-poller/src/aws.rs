@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use aws_sdk_autoscaling::config::interceptors::{
     BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
@@ -16,6 +16,7 @@ use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, 
 use shared::AwsError;
 
 use crate::policy::Query;
+use crate::reading::Datapoint;
 use crate::tags::ENABLED_TAG;
 use crate::{GroupController, GroupInfo, MetricQuery, MetricsSource};
 
@@ -40,8 +41,6 @@ fn group_info(g: &aws_sdk_autoscaling::types::AutoScalingGroup) -> GroupInfo {
 
 /// GetMetricData takes at most this many queries per request.
 const MAX_QUERIES_PER_REQUEST: usize = 500;
-/// How many periods back to look for the newest datapoint; older data is stale.
-const LOOKBACK_PERIODS: u64 = 3;
 
 #[derive(Clone, Debug)]
 pub struct AutoScalingGroups {
@@ -227,18 +226,14 @@ fn metric_stat_query(id: &str, query: &MetricQuery) -> MetricDataQuery {
 }
 
 impl MetricsSource for CloudWatchMetrics {
-    async fn latest_values(
+    async fn datapoints(
         &self,
         queries: &[(String, Query)],
+        start: SystemTime,
         end: SystemTime,
-    ) -> Result<BTreeMap<String, f64>, AwsError> {
-        let mut latest = BTreeMap::new();
-        let periods: BTreeMap<&str, u64> =
-            queries.iter().map(|(id, q)| (id.as_str(), q.period_seconds().max(1) as u64)).collect();
+    ) -> Result<BTreeMap<String, Vec<Datapoint>>, AwsError> {
+        let mut series: BTreeMap<String, Vec<Datapoint>> = BTreeMap::new();
         for chunk in queries.chunks(MAX_QUERIES_PER_REQUEST) {
-            let longest_period =
-                chunk.iter().map(|(_, q)| q.period_seconds().max(1) as u64).max().unwrap_or(60);
-            let start = end - Duration::from_secs(longest_period * LOOKBACK_PERIODS);
             let pages = self
                 .client
                 .get_metric_data()
@@ -251,12 +246,11 @@ impl MetricsSource for CloudWatchMetrics {
                 .try_collect()
                 .await
                 .map_err(|e| AwsError::from_sdk("GetMetricData", e))?;
-            let end_secs = DateTime::from(end).secs();
             for result in pages.iter().flat_map(|page| page.metric_data_results()) {
                 let Some(id) = result.id() else { continue };
-                // Complete and PartialData (more on a later page, whose values are older:
-                // the first one seen is the newest) are usable; InternalError and Forbidden
-                // leave this query without data, and the missing-data rules apply.
+                // Complete and PartialData (the rest on a later page) are usable;
+                // InternalError and Forbidden leave this query without data, and the
+                // missing-data rules apply.
                 if let Some(status @ (StatusCode::InternalError | StatusCode::Forbidden)) =
                     result.status_code()
                 {
@@ -264,18 +258,14 @@ impl MetricsSource for CloudWatchMetrics {
                     tracing::warn!(query = id, status = status.as_str(), ?messages, "metric query failed");
                     continue;
                 }
-                let (Some(value), Some(time)) = (result.values().first(), result.timestamps().first()) else {
-                    continue;
-                };
-                // A query's own period decides staleness, not the chunk's longest.
-                let period = periods.get(id).copied().unwrap_or(60) as i64;
-                if end_secs - time.secs() > period * LOOKBACK_PERIODS as i64 {
-                    continue;
-                }
-                // Pages continue a query's series in the same (descending) order: keep the first.
-                latest.entry(id.to_owned()).or_insert(*value);
+                let points = result
+                    .timestamps()
+                    .iter()
+                    .zip(result.values())
+                    .map(|(time, value)| Datapoint { time: time.secs(), value: *value });
+                series.entry(id.to_owned()).or_default().extend(points);
             }
         }
-        Ok(latest)
+        Ok(series)
     }
 }

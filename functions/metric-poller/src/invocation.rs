@@ -10,6 +10,7 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 
+use crate::policy_source::PolicySource;
 use crate::state::StateStore;
 use crate::tick::{Mode, Poller, PollerError, TickSummary};
 use crate::{GroupController, MetricsSource};
@@ -51,7 +52,7 @@ impl Clock for SystemClock {
     }
 }
 
-impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
+impl<G: GroupController, M: MetricsSource, S: StateStore, P: PolicySource> Poller<G, M, S, P> {
     /// The Lambda entry point.
     pub async fn handle(
         &self,

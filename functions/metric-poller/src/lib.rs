@@ -9,9 +9,12 @@ pub mod aws;
 pub mod config;
 pub mod discovery;
 pub mod engine;
+pub mod evaluate;
+pub mod forecast;
 mod invocation;
 pub mod policy;
 pub mod policy_source;
+pub mod reading;
 pub mod simulate;
 pub mod state;
 pub mod tags;
@@ -31,13 +34,14 @@ use shared::aws::Clients;
 use shared::config::ConfigError;
 use shared::store::JsonStore;
 
-use crate::policy_source::PolicySource;
+use crate::policy_source::PolicyStore;
 use crate::state::{MemoryState, S3State, StateBackend};
 
 use crate::policy::Query;
+use crate::reading::Datapoint;
 
 /// The poller as deployed: AWS through the SDK, state in S3 (or memory without `STATE_URI`).
-pub type AwsPoller = Poller<AutoScalingGroups, CloudWatchMetrics, StateBackend>;
+pub type AwsPoller = Poller<AutoScalingGroups, CloudWatchMetrics, StateBackend, PolicyStore>;
 
 /// Builds the poller from its configuration; `POLICY_URI` is required.
 pub fn build(clients: &Clients, config: PollerConfig) -> Result<AwsPoller, ConfigError> {
@@ -57,7 +61,7 @@ pub fn build(clients: &Clients, config: PollerConfig) -> Result<AwsPoller, Confi
         AutoScalingGroups::new(clients.autoscaling.clone()),
         CloudWatchMetrics::new(clients.cloudwatch.clone()),
         state,
-        PolicySource::new(location, Some(clients.s3.clone())),
+        PolicyStore::new(location, Some(clients.s3.clone())),
         config,
         Some(clients.calls.clone()),
     ))
@@ -104,13 +108,15 @@ pub trait GroupController {
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
-/// Reads metric values.
+/// Reads metric datapoints.
 pub trait MetricsSource {
-    /// The newest value of each query (by the caller's id) at or before `end`, within a
-    /// few of its periods (older is stale); a query without such data is absent.
-    fn latest_values(
+    /// Each query's datapoints (by the caller's id) with periods starting in
+    /// `[start, end)`; a query without data is absent. Which of them a tick acts on is
+    /// [`reading::read`]'s choice, not the source's.
+    fn datapoints(
         &self,
         queries: &[(String, Query)],
+        start: SystemTime,
         end: SystemTime,
-    ) -> impl Future<Output = Result<BTreeMap<String, f64>, AwsError>> + Send;
+    ) -> impl Future<Output = Result<BTreeMap<String, Vec<Datapoint>>, AwsError>> + Send;
 }

@@ -14,7 +14,16 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::MetricQuery;
-use crate::engine::Target;
+
+/// What a target-tracked metric is held at.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// The metric is a per-instance average (e.g. CPUUtilization) to hold at this value.
+    Average(f64),
+    /// The metric is a total (e.g. RequestCount) that each instance should carry this much of.
+    PerInstance(f64),
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PolicyDocument {
@@ -38,9 +47,35 @@ pub struct GroupPolicy {
     pub metrics: Vec<MetricPolicy>,
     pub tolerance: Tolerance,
     pub behavior: Behavior,
-    pub instance_warmup_seconds: i64,
+    /// `None`: derived from what is measured (see `engine::warmup`).
+    pub instance_warmup_seconds: Option<i64>,
     pub on_missing_data: OnMissingData,
     pub dry_run: bool,
+    pub predictive: Predictive,
+}
+
+/// Forecasts of each metric (trend and seasonality). A forecast only ever scales out.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Predictive {
+    pub mode: PredictiveMode,
+    /// Days of history the seasonal profile is built from (0 turns seasonality off).
+    pub history_days: u32,
+}
+
+impl Default for Predictive {
+    fn default() -> Self {
+        Self { mode: PredictiveMode::Off, history_days: 14 }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PredictiveMode {
+    Off,
+    /// Forecasts are computed and reported (explanation, EMF, plot), never acted on.
+    ForecastOnly,
+    /// A forecast above the current reading may scale out ahead of it.
+    ForecastAndScale,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -49,6 +84,9 @@ pub struct MetricPolicy {
     pub id: String,
     pub query: Query,
     pub rule: MetricRule,
+    /// The value this metric cannot exceed (100 for a utilization in percent): at it, the
+    /// real demand is unknown and only a lower bound.
+    pub saturation: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -418,6 +456,7 @@ impl Reader {
             "instance_warmup_seconds",
             "on_missing_data",
             "dry_run",
+            "predictive",
         ];
         let map = self.object(path, value, FIELDS)?;
         let selector = match (map.get("name"), map.get("tags")) {
@@ -461,8 +500,8 @@ impl Reader {
             Some(v) => self.behavior(&join(path, "behavior"), v),
         };
         let instance_warmup_seconds = match map.get("instance_warmup_seconds") {
-            None => Some(0),
-            Some(v) => self.integer(&join(path, "instance_warmup_seconds"), v, 0, 3600),
+            None => Some(None),
+            Some(v) => self.integer(&join(path, "instance_warmup_seconds"), v, 0, 3600).map(Some),
         };
         let on_missing_data = match map.get("on_missing_data") {
             None => Some(OnMissingData::default()),
@@ -471,6 +510,10 @@ impl Reader {
         let dry_run = match map.get("dry_run") {
             None => Some(false),
             Some(v) => self.bool(&join(path, "dry_run"), v),
+        };
+        let predictive = match map.get("predictive") {
+            None => Some(Predictive::default()),
+            Some(v) => self.predictive(&join(path, "predictive"), v),
         };
         Some(GroupPolicy {
             selector: selector?,
@@ -482,7 +525,31 @@ impl Reader {
             instance_warmup_seconds: instance_warmup_seconds?,
             on_missing_data: on_missing_data?,
             dry_run: dry_run?,
+            predictive: predictive?,
         })
+    }
+
+    fn predictive(&mut self, path: &str, value: &Value) -> Option<Predictive> {
+        let map = self.object(path, value, &["mode", "history_days"])?;
+        let defaults = Predictive::default();
+        let mode = match map.get("mode") {
+            None => Some(defaults.mode),
+            Some(v) => self.choice(
+                &join(path, "mode"),
+                v,
+                &[
+                    ("off", PredictiveMode::Off),
+                    ("forecast_only", PredictiveMode::ForecastOnly),
+                    ("forecast_and_scale", PredictiveMode::ForecastAndScale),
+                ],
+            ),
+        };
+        let history_days = match map.get("history_days") {
+            None => Some(defaults.history_days),
+            // GetMetricData keeps 5-minute data for 63 days; two weeks show a weekly cycle twice.
+            Some(v) => self.integer(&join(path, "history_days"), v, 0, 14).map(|d| d as u32),
+        };
+        Some(Predictive { mode: mode?, history_days: history_days? })
     }
 
     fn metrics(&mut self, path: &str, value: Option<&Value>) -> Option<Vec<MetricPolicy>> {
@@ -513,7 +580,18 @@ impl Reader {
     }
 
     fn metric(&mut self, path: &str, value: &Value) -> Option<MetricPolicy> {
-        let map = self.object(path, value, &["id", "query", "target", "step_scaling"])?;
+        let map = self.object(path, value, &["id", "query", "target", "step_scaling", "saturation"])?;
+        let saturation = match map.get("saturation") {
+            None => Some(None),
+            Some(v) => self.number(&join(path, "saturation"), v).and_then(|n| {
+                if n > 0.0 {
+                    Some(Some(n))
+                } else {
+                    self.error(&join(path, "saturation"), "must be greater than 0");
+                    None
+                }
+            }),
+        };
         let id =
             self.required(path, map, "id").and_then(|v| self.string(&join(path, "id"), v)).and_then(|id| {
                 if valid_query_id(id) {
@@ -541,7 +619,7 @@ impl Reader {
                 None
             }
         };
-        Some(MetricPolicy { id: id?, query: query?, rule: rule? })
+        Some(MetricPolicy { id: id?, query: query?, rule: rule?, saturation: saturation? })
     }
 
     fn query(&mut self, path: &str, value: &Value) -> Option<Query> {
@@ -886,7 +964,7 @@ mod tests {
         let errors = parse_policy_text(&fixture("invalid.json"), PolicyFormat::Json).unwrap_err().0;
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         let expected = [
-            "groups[0].tolerence: unknown field; expected one of name, tags, min_capacity, max_capacity, metrics, tolerance, behavior, instance_warmup_seconds, on_missing_data, dry_run",
+            "groups[0].tolerence: unknown field; expected one of name, tags, min_capacity, max_capacity, metrics, tolerance, behavior, instance_warmup_seconds, on_missing_data, dry_run, predictive",
             "groups[0].min_capacity: 10 is above max_capacity 4",
             "groups[0].metrics[0].id: \"Cpu\" must start with a lowercase letter and contain only letters, digits and _",
             "groups[0].metrics[0].query.period_seconds: 45 is not 1, 5, 10, 30 or a multiple of 60",

@@ -53,19 +53,44 @@ pub enum PolicyLoadError {
     Invalid { location: String, errors: PolicyErrors },
 }
 
+/// Where a tick gets the policy document in force.
+pub trait PolicySource {
+    /// The document in force: an error only when no valid document was ever loaded.
+    fn document(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Arc<PolicyDocument>, PolicyLoadError>> + Send;
+}
+
+/// A document held in memory: for tests and embedders that have the document already.
+#[derive(Clone, Debug)]
+pub struct StaticPolicy(pub Arc<PolicyDocument>);
+
+impl PolicySource for StaticPolicy {
+    async fn document(&self) -> Result<Arc<PolicyDocument>, PolicyLoadError> {
+        Ok(self.0.clone())
+    }
+}
+
 struct Loaded {
     document: Arc<PolicyDocument>,
     /// S3 ETag, or a hash of a local file's content.
     tag: String,
 }
 
-pub struct PolicySource {
+/// `POLICY_URI`'s document, re-read when its ETag (S3) or content (file) changes.
+pub struct PolicyStore {
     location: PolicyLocation,
     s3: Option<aws_sdk_s3::Client>,
     loaded: Mutex<Option<Loaded>>,
 }
 
-impl PolicySource {
+impl PolicySource for PolicyStore {
+    async fn document(&self) -> Result<Arc<PolicyDocument>, PolicyLoadError> {
+        PolicyStore::document(self).await
+    }
+}
+
+impl PolicyStore {
     /// `s3` is needed for an S3 location.
     pub fn new(location: PolicyLocation, s3: Option<aws_sdk_s3::Client>) -> Self {
         Self { location, s3, loaded: Mutex::new(None) }

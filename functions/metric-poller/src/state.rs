@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use shared::store::{JsonStore, StoreError, Version};
 
 use crate::engine::History;
+use crate::engine::warmup::BootTracker;
+use crate::forecast::Profile;
 
 pub const STATE_SCHEMA_VERSION: u32 = 1;
 const STATE_OBJECT: &str = "state.json";
@@ -44,6 +46,53 @@ pub struct GroupState {
     /// before it existed: then nothing counts as external until the next tick).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_desired: Option<i32>,
+    /// Launch -> InService, measured from the group's lifecycle states.
+    #[serde(default)]
+    pub boot: BootTracker,
+    /// (time, instances in service) at recent ticks: what turns an average into demand.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_service: Vec<(i64, i32)>,
+    /// Each metric's seasonal profile (by metric id), rebuilt at most hourly.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+/// What became of a change the poller made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// SetDesiredCapacity succeeded.
+    Made,
+    /// It may or may not have taken effect: kept pending, for the next tick to settle.
+    Unknown,
+    /// Rejected, but the group is already at the capacity asked for.
+    AlreadyThere,
+    /// Not made (rejected, or skipped).
+    NotMade,
+}
+
+impl GroupState {
+    /// Records a change's outcome: with [`GroupState::settle`] and the engine's decision,
+    /// the only writers of the group's history.
+    pub fn record_outcome(&mut self, outcome: ChangeOutcome, now: i64, from: i32, to: i32) {
+        match outcome {
+            ChangeOutcome::Made => {
+                self.pending_change = None;
+                self.history.record_scaling(now, from, to);
+                self.last_desired = Some(to);
+            }
+            ChangeOutcome::Unknown => self.pending_change = Some(PendingChange { time: now, from, to }),
+            ChangeOutcome::AlreadyThere => {
+                self.pending_change = None;
+                self.last_desired = Some(to);
+            }
+            ChangeOutcome::NotMade => self.pending_change = None,
+        }
+    }
+
+    /// The instances in service at `time`, as last recorded at or before it.
+    pub fn in_service_at(&self, time: i64) -> Option<i32> {
+        self.in_service.iter().rev().find(|(t, _)| *t <= time).map(|(_, n)| *n)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -303,6 +352,11 @@ pub fn merge_tick(mut theirs: PollerState, ours: &PollerState, now: i64) -> Poll
             target.pending_change = group.pending_change;
         }
         target.last_desired = group.last_desired;
+        target.boot = group.boot;
+        target.in_service.clone_from(&group.in_service);
+        for (id, profile) in &group.profiles {
+            target.profiles.insert(id.clone(), profile.clone());
+        }
     }
     theirs
 }

@@ -1,7 +1,7 @@
 //! One evaluation of every managed group: discover, read metrics, decide, act, remember.
 
 use std::collections::BTreeMap;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use shared::AwsError;
@@ -10,10 +10,13 @@ use shared::metrics::Unit;
 use shared::store::{StoreError, Version};
 
 use crate::discovery::{ManagedGroup, discover};
-use crate::engine::{self, Explanation, Observation};
-use crate::policy::{GroupPolicy, Query};
-use crate::policy_source::{PolicyLoadError, PolicySource};
-use crate::state::{PendingChange, PollerState, Settled, StateStore, merge_tick};
+use crate::engine::Explanation;
+use crate::evaluate::{evaluate, profiles_due};
+use crate::forecast;
+use crate::policy::{PolicyDocument, Query};
+use crate::policy_source::{PolicyLoadError, PolicySource, PolicyStore};
+use crate::reading::Datapoint;
+use crate::state::{ChangeOutcome, PendingChange, PollerState, Settled, StateStore, merge_tick};
 use crate::{GroupController, MetricsSource, PollerConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -125,11 +128,44 @@ pub struct TickSummary {
     pub duration_ms: u64,
 }
 
-pub struct Poller<G, M, S> {
+/// A change a tick plans to make.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Change {
+    group: String,
+    from: i32,
+    to: i32,
+}
+
+/// What became of a group this tick: final already, or a change to make.
+enum Verdict {
+    Final(Action),
+    Change(Change),
+}
+
+/// A group's decision before its change (if any) is made.
+struct Decided {
+    group: String,
+    verdict: Verdict,
+    current: i32,
+    desired: i32,
+    metrics: BTreeMap<String, Option<f64>>,
+    reason: String,
+    explanation: Explanation,
+}
+
+/// A change's result: the action, the capacity the group now has (or was asked for, when
+/// unknown), and the error.
+type Applied = (Action, i32, Option<String>);
+
+/// How far back a tick reads: enough settled datapoints for a trend ([`forecast::trend`]).
+const LOOKBACK_PERIODS: u64 = 10;
+const LOOKBACK_MIN_SECONDS: u64 = 600;
+
+pub struct Poller<G, M, S, P = PolicyStore> {
     groups: G,
     metrics: M,
     state: S,
-    policy: PolicySource,
+    policy: P,
     config: PollerConfig,
     calls: Option<CallCounter>,
     /// The state as last read or written, with its version; `None` forces a reload.
@@ -145,12 +181,12 @@ fn query_id(group_index: usize, metric_id: &str) -> String {
     format!("g{group_index}_{metric_id}")
 }
 
-impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
+impl<G: GroupController, M: MetricsSource, S: StateStore, P: PolicySource> Poller<G, M, S, P> {
     pub fn new(
         groups: G,
         metrics: M,
         state: S,
-        policy: PolicySource,
+        policy: P,
         config: PollerConfig,
         calls: Option<CallCounter>,
     ) -> Self {
@@ -222,12 +258,16 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
                     .map(move |metric| (query_id(gi, &metric.id), metric.query.clone()))
             })
             .collect();
+        let end = now - self.config.metrics_end_offset;
+        let longest_period =
+            queries.iter().map(|(_, q)| q.period_seconds().max(1) as u64).max().unwrap_or(60);
+        let start = end - Duration::from_secs((longest_period * LOOKBACK_PERIODS).max(LOOKBACK_MIN_SECONDS));
         let mut metrics_error = None;
-        let values = if queries.is_empty() {
+        let series = if queries.is_empty() {
             BTreeMap::new()
         } else {
-            match self.metrics.latest_values(&queries, now - self.config.metrics_end_offset).await {
-                Ok(values) => values,
+            match self.metrics.datapoints(&queries, start, end).await {
+                Ok(series) => series,
                 Err(error) => {
                     // Every group then lacks data and fails this tick: the missing-data
                     // rules hold them (or move them to their fallback).
@@ -245,65 +285,100 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
         let (stored, version) = cached.clone().expect("loaded");
         let mut state = stored.clone();
         state.groups.retain(|name, _| discovery.managed.iter().any(|m| m.info.name == *name));
+        if mode == Mode::Act {
+            self.refresh_profiles(&document, &discovery.managed, &mut state, now_s).await;
+        }
 
-        let mut outcomes = Vec::with_capacity(discovery.managed.len());
-        let mut errors = Vec::new();
+        let mut decided = Vec::with_capacity(discovery.managed.len());
         for (gi, managed) in discovery.managed.iter().enumerate() {
             let policy = &document.groups[managed.policy_index];
             let group_state = state.groups.entry(managed.info.name.clone()).or_default();
-            let actual = managed.info.desired_capacity;
-            match group_state.settle(actual, now_s) {
+            match group_state.settle(managed.info.desired_capacity, now_s) {
                 Some(Settled::Made(pending)) => {
-                    tracing::info!(group = %managed.info.name, ?pending, actual, "a change of unknown outcome took effect: recorded once")
+                    tracing::info!(group = %managed.info.name, ?pending, "a change of unknown outcome took effect: recorded once")
                 }
                 Some(Settled::NotMade(pending)) => {
-                    tracing::info!(group = %managed.info.name, ?pending, actual, "a change of unknown outcome did not take effect")
+                    tracing::info!(group = %managed.info.name, ?pending, "a change of unknown outcome did not take effect")
                 }
                 Some(Settled::External { from, to }) => {
                     tracing::info!(group = %managed.info.name, from, to, "external change: it stands for the scale-down window")
                 }
                 None => {}
             }
-            let metrics: BTreeMap<String, Option<f64>> = policy
+            let group_series: BTreeMap<String, Vec<Datapoint>> = policy
                 .metrics
                 .iter()
-                .map(|m| (m.id.clone(), values.get(&query_id(gi, &m.id)).copied()))
+                .filter_map(|m| Some((m.id.clone(), series.get(&query_id(gi, &m.id))?.clone())))
                 .collect();
-            let observation = Observation {
-                current: managed.info.desired_capacity,
-                warming: warming(managed, policy, &group_state.history, now_s),
-                group_min: managed.info.min_size,
-                group_max: managed.info.max_size,
-                metrics: metrics.clone(),
+            let evaluation =
+                evaluate(policy, &managed.info, &group_series, group_state, now_s, unix_seconds(end));
+            let decision = evaluation.decision;
+            let current = managed.info.desired_capacity;
+            let verdict = match () {
+                _ if decision.desired == current => Verdict::Final(Action::Unchanged),
+                _ if managed.paused => Verdict::Final(Action::Paused),
+                _ if self.config.dry_run || policy.dry_run => Verdict::Final(Action::DryRun),
+                _ if mode == Mode::ObserveOnly => Verdict::Final(Action::ObservedOnly),
+                _ => Verdict::Change(Change {
+                    group: managed.info.name.clone(),
+                    from: current,
+                    to: decision.desired,
+                }),
             };
-            let decision = engine::decide(policy, &observation, &group_state.history, now_s);
-            group_state.history = decision.history.clone();
-            let changes = decision.desired != managed.info.desired_capacity;
-            let action = match () {
-                _ if !changes => Action::Unchanged,
-                _ if managed.paused => Action::Paused,
-                _ if self.config.dry_run || policy.dry_run => Action::DryRun,
-                _ if mode == Mode::ObserveOnly => Action::ObservedOnly,
-                _ => Action::Scaled, // tentatively: acted on below
-            };
-            outcomes.push(GroupOutcome {
+            decided.push(Decided {
                 group: managed.info.name.clone(),
-                action,
-                current: managed.info.desired_capacity,
+                verdict,
+                current,
                 desired: decision.desired,
-                metrics,
+                metrics: evaluation.observation.metrics,
                 reason: decision.explanation.summary.clone(),
                 explanation: decision.explanation,
-                error: metrics_error.clone(),
             });
         }
 
+        let mut errors = Vec::new();
+        let mut applied = BTreeMap::new();
         if mode == Mode::Act {
-            let version =
-                self.act(&mut outcomes, &discovery.managed, &mut state, version, now_s, &mut errors).await;
+            let plan: Vec<(usize, &Change)> = decided
+                .iter()
+                .enumerate()
+                .filter_map(|(i, d)| match &d.verdict {
+                    Verdict::Change(change) => Some((i, change)),
+                    Verdict::Final(_) => None,
+                })
+                .collect();
+            let (results, version) =
+                self.act(&plan, &discovery.managed, &mut state, version, now_s, &mut errors).await;
+            applied = results;
             *cached = version.map(|v| (state, v));
+        } else {
+            // An observer's copy goes stale while the holder acts: read it afresh next
+            // time, above all when this poller takes the lease over.
+            *cached = None;
         }
         drop(cached);
+
+        let outcomes = decided
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let (action, desired, error) = match (d.verdict, applied.remove(&i)) {
+                    (Verdict::Final(action), _) => (action, d.desired, None),
+                    (Verdict::Change(_), Some(result)) => result,
+                    (Verdict::Change(change), None) => (Action::Failed, change.from, None),
+                };
+                GroupOutcome {
+                    group: d.group,
+                    action,
+                    current: d.current,
+                    desired,
+                    metrics: d.metrics,
+                    reason: d.reason,
+                    explanation: d.explanation,
+                    error: error.or_else(|| metrics_error.clone()),
+                }
+            })
+            .collect();
 
         let summary = TickSummary {
             time: now_s,
@@ -318,26 +393,70 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
         Ok(summary)
     }
 
-    /// Makes the changes the outcomes call for and records the state; returns the state's
-    /// new version, or `None` when the cached state must be reloaded.
+    /// Rebuilds the seasonal profiles that are missing or over an hour old, from 5-minute
+    /// history in one batched read; a failed read leaves them as they were.
+    async fn refresh_profiles(
+        &self,
+        document: &PolicyDocument,
+        managed: &[ManagedGroup],
+        state: &mut PollerState,
+        now: i64,
+    ) {
+        let mut queries = Vec::new();
+        let mut wanted = Vec::new();
+        let mut days = 0;
+        for (gi, m) in managed.iter().enumerate() {
+            let policy = &document.groups[m.policy_index];
+            let group_state = state.groups.entry(m.info.name.clone()).or_default();
+            for metric in profiles_due(policy, group_state, now) {
+                let Some((query, divisor)) = forecast::history_query(metric) else { continue };
+                let id = query_id(gi, &metric.id);
+                queries.push((id.clone(), query));
+                wanted.push((id, m.info.name.clone(), metric.id.clone(), divisor));
+                days = days.max(policy.predictive.history_days);
+            }
+        }
+        if queries.is_empty() {
+            return;
+        }
+        let end = UNIX_EPOCH + Duration::from_secs(now.max(0) as u64);
+        let start = end - Duration::from_secs(u64::from(days) * 86_400);
+        match self.metrics.datapoints(&queries, start, end).await {
+            Ok(mut history) => {
+                for (id, group, metric, divisor) in wanted {
+                    let points: Vec<Datapoint> = history
+                        .remove(&id)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|p| Datapoint { time: p.time, value: p.value / divisor })
+                        .collect();
+                    let profile = forecast::Profile::build(&points, now);
+                    state.groups.entry(group).or_default().profiles.insert(metric, profile);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "reading metric history for seasonal profiles failed"),
+        }
+    }
+
+    /// Makes the planned changes and records the state; returns each change's result (by
+    /// its index in the tick) and the state's new version, or `None` when the cached state
+    /// must be reloaded.
     async fn act(
         &self,
-        outcomes: &mut [GroupOutcome],
+        plan: &[(usize, &Change)],
         managed: &[ManagedGroup],
         state: &mut PollerState,
         mut version: Version,
         now: i64,
         errors: &mut Vec<String>,
-    ) -> Option<Version> {
-        let planned: Vec<usize> =
-            (0..outcomes.len()).filter(|&i| outcomes[i].action == Action::Scaled).collect();
-        if !planned.is_empty() {
+    ) -> (BTreeMap<usize, Applied>, Option<Version>) {
+        let mut results = BTreeMap::new();
+        if !plan.is_empty() {
             // Write the intent first: if this process dies after SetDesiredCapacity, the next
             // tick finds it and settles it against the group's actual capacity.
-            for &i in &planned {
-                let group = state.groups.get_mut(&outcomes[i].group).expect("state entry");
-                group.pending_change =
-                    Some(PendingChange { time: now, from: outcomes[i].current, to: outcomes[i].desired });
+            for (_, change) in plan {
+                let group = state.groups.get_mut(&change.group).expect("state entry");
+                group.pending_change = Some(PendingChange { time: now, from: change.from, to: change.to });
             }
             match self.state.save(state, &version).await {
                 Ok(next) => version = next,
@@ -347,39 +466,26 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
                         "not changed: writing the intent to the state failed: {}",
                         shared::error::error_chain(&error)
                     );
-                    for &i in &planned {
-                        outcomes[i].action = Action::Failed;
-                        outcomes[i].error = Some(message.clone());
-                        outcomes[i].desired = outcomes[i].current;
+                    for (i, change) in plan {
+                        results.insert(*i, (Action::Failed, change.from, Some(message.clone())));
                     }
-                    return None;
+                    return (results, None);
                 }
             }
-            for &i in &planned {
-                self.change(&mut outcomes[i], &managed[i]).await;
-                let outcome = &outcomes[i];
-                let group = state.groups.get_mut(&outcome.group).expect("state entry");
-                match outcome.action {
-                    Action::Scaled => {
-                        group.pending_change = None;
-                        group.history.record_scaling(now, outcome.current, outcome.desired);
-                        group.last_desired = Some(outcome.desired);
-                    }
-                    // Kept, with what was last asked for: the next tick settles it.
-                    Action::OutcomeUnknown => {
-                        group.pending_change =
-                            Some(PendingChange { time: now, from: outcome.current, to: outcome.desired })
-                    }
-                    Action::Unchanged => {
-                        // A rejected change the group's new bounds made moot: it is there.
-                        group.pending_change = None;
-                        group.last_desired = Some(outcome.desired);
-                    }
-                    _ => group.pending_change = None,
-                }
+            for (i, change) in plan {
+                let (action, desired, error) = self.change(change, &managed[*i]).await;
+                let group = state.groups.get_mut(&change.group).expect("state entry");
+                let outcome = match action {
+                    Action::Scaled => ChangeOutcome::Made,
+                    Action::OutcomeUnknown => ChangeOutcome::Unknown,
+                    Action::Unchanged => ChangeOutcome::AlreadyThere,
+                    _ => ChangeOutcome::NotMade,
+                };
+                group.record_outcome(outcome, now, change.from, desired);
+                results.insert(*i, (action, desired, error));
             }
         }
-        match self.state.save(state, &version).await {
+        let version = match self.state.save(state, &version).await {
             Ok(next) => Some(next),
             Err(StoreError::Conflict { .. }) => {
                 // Someone wrote meanwhile: merge this tick into what they wrote, once.
@@ -407,55 +513,42 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
                 errors.push(format!("state not written: {}", shared::error::error_chain(&error)));
                 None
             }
-        }
+        };
+        (results, version)
     }
 
     /// SetDesiredCapacity for one planned change, with the checks around it.
-    async fn change(&self, outcome: &mut GroupOutcome, managed: &ManagedGroup) {
-        match self.groups.instance_refresh_running(&outcome.group).await {
-            Ok(true) => {
-                outcome.action = Action::InstanceRefresh;
-                return;
-            }
+    async fn change(&self, change: &Change, managed: &ManagedGroup) -> Applied {
+        match self.groups.instance_refresh_running(&change.group).await {
+            Ok(true) => return (Action::InstanceRefresh, change.to, None),
             Ok(false) => {}
             // Not knowing is no reason to hold back a scale-out: go on and log it.
             Err(error) => {
-                tracing::warn!(group = %outcome.group, %error, "could not check for an instance refresh")
+                tracing::warn!(group = %change.group, %error, "could not check for an instance refresh")
             }
         }
-        let mut desired = outcome.desired;
-        let mut result = self.groups.set_desired_capacity(&outcome.group, desired).await;
+        let mut desired = change.to;
+        let mut result = self.groups.set_desired_capacity(&change.group, desired).await;
         if let Err(error) = &result
             && error.is_code("ValidationError")
         {
             // Typically the group's bounds changed since it was read: re-read, clamp, retry once.
-            if let Ok(Some(fresh)) = self.groups.describe_group(&outcome.group).await {
+            if let Ok(Some(fresh)) = self.groups.describe_group(&change.group).await {
                 let clamped = desired.clamp(fresh.min_size, fresh.max_size.max(fresh.min_size));
-                tracing::warn!(group = %outcome.group, %error, from = desired, to = clamped, "change rejected; clamped to the group's current bounds");
+                tracing::warn!(group = %change.group, %error, from = desired, to = clamped, "change rejected; clamped to the group's current bounds");
                 if clamped == fresh.desired_capacity {
-                    outcome.action = Action::Unchanged;
-                    outcome.desired = clamped;
-                    return;
+                    return (Action::Unchanged, clamped, None);
                 }
                 desired = clamped;
-                result = self.groups.set_desired_capacity(&outcome.group, desired).await;
+                result = self.groups.set_desired_capacity(&change.group, desired).await;
             }
         }
         match result {
-            Ok(()) => {
-                outcome.action = Action::Scaled;
-                outcome.desired = desired;
-            }
+            Ok(()) => (Action::Scaled, desired, None),
             Err(error) if error.may_have_taken_effect() => {
-                outcome.action = Action::OutcomeUnknown;
-                outcome.error = Some(error.to_string());
-                outcome.desired = desired;
+                (Action::OutcomeUnknown, desired, Some(error.to_string()))
             }
-            Err(error) => {
-                outcome.action = Action::Failed;
-                outcome.error = Some(error.to_string());
-                outcome.desired = managed.info.desired_capacity;
-            }
+            Err(error) => (Action::Failed, managed.info.desired_capacity, Some(error.to_string())),
         }
     }
 
@@ -530,17 +623,6 @@ impl<G: GroupController, M: MetricsSource, S: StateStore> Poller<G, M, S> {
     }
 }
 
-/// Instances still warming: pending ones, or those the poller added within the warmup.
-fn warming(managed: &ManagedGroup, policy: &GroupPolicy, history: &engine::History, now: i64) -> i32 {
-    let added: i32 = history
-        .scale_events
-        .iter()
-        .filter(|e| e.change > 0 && now - e.time < policy.instance_warmup_seconds)
-        .map(|e| e.change)
-        .sum();
-    added.max(managed.info.pending_instances).clamp(0, managed.info.desired_capacity.max(0))
-}
-
 /// The tick as a table, one row per group, for people at a terminal.
 impl std::fmt::Display for TickSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -588,7 +670,7 @@ mod tests {
     use crate::GroupInfo;
     use crate::engine::ExternalChange;
     use crate::invocation::Clock;
-    use crate::policy_source::PolicyLocation;
+    use crate::policy_source::StaticPolicy;
     use crate::state::MemoryState;
 
     /// An error as the SDK reports a service's answer `code` with HTTP `status`.
@@ -709,13 +791,27 @@ mod tests {
     struct Load(Mutex<f64>);
 
     impl MetricsSource for &Load {
-        async fn latest_values(
+        /// Every period in the window at the current load, as if it had always been so.
+        async fn datapoints(
             &self,
             queries: &[(String, Query)],
-            _end: SystemTime,
-        ) -> Result<BTreeMap<String, f64>, AwsError> {
+            start: SystemTime,
+            end: SystemTime,
+        ) -> Result<BTreeMap<String, Vec<Datapoint>>, AwsError> {
             let load = *self.0.lock().unwrap();
-            Ok(queries.iter().map(|(id, _)| (id.clone(), load)).collect())
+            let (start, end) = (unix_seconds(start), unix_seconds(end));
+            Ok(queries
+                .iter()
+                .map(|(id, q)| {
+                    let period = i64::from(q.period_seconds());
+                    let first = start.div_euclid(period) * period;
+                    let points = (first..end)
+                        .step_by(period as usize)
+                        .map(|time| Datapoint { time, value: load })
+                        .collect();
+                    (id.clone(), points)
+                })
+                .collect())
         }
     }
 
@@ -726,61 +822,37 @@ mod tests {
     }
 
     /// A policy for group `svc` at target average 50, with `behavior` (JSON, may be empty).
-    fn policy_file(behavior: &str) -> std::path::PathBuf {
-        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("lambda-autoscaler-tick-{}-{n}.json", std::process::id()));
+    fn policy(behavior: &str) -> StaticPolicy {
         let behavior =
             if behavior.is_empty() { String::new() } else { format!(r#", "behavior": {behavior}"#) };
-        std::fs::write(
-            &path,
-            format!(
-                r#"{{"groups": [{{"name": "svc", "metrics": [{{"id": "m", "query": {{"namespace": "App",
-                "metric_name": "Load", "stat": "Average", "period_seconds": 60}}, "target": {{"average": 50}}}}]{behavior}}}]}}"#
-            ),
-        )
-        .unwrap();
-        path
+        let text = format!(
+            r#"{{"groups": [{{"name": "svc", "metrics": [{{"id": "m", "query": {{"namespace": "App",
+            "metric_name": "Load", "stat": "Average", "period_seconds": 60}}, "target": {{"average": 50}}}}]{behavior}}}]}}"#
+        );
+        StaticPolicy(std::sync::Arc::new(
+            crate::policy::parse_policy_text(&text, crate::policy::PolicyFormat::Json).unwrap(),
+        ))
     }
 
     /// At most two instances added per 600 s: the limit the issue's 2 -> 6 broke.
     const TWO_PER_600S: &str =
         r#"{"scale_up": {"policies": [{"type": "instances", "value": 2, "period_seconds": 600}]}}"#;
 
-    type TestPoller<'a> = Poller<&'a ScriptedGroups, &'a Load, MemoryState>;
+    type TestPoller<'a> = Poller<&'a ScriptedGroups, &'a Load, MemoryState, StaticPolicy>;
 
-    /// The poller, and its policy file removed when the test is done with it.
-    struct Harness<'a> {
-        poller: TestPoller<'a>,
-        policy: std::path::PathBuf,
+    fn poller<'a>(groups: &'a ScriptedGroups, load: &'a Load, behavior: &str) -> TestPoller<'a> {
+        poller_with(groups, load, behavior, PollerConfig::default(), MemoryState::default())
     }
 
-    impl<'a> std::ops::Deref for Harness<'a> {
-        type Target = TestPoller<'a>;
-        fn deref(&self) -> &Self::Target {
-            &self.poller
-        }
-    }
-
-    impl Drop for Harness<'_> {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.policy);
-        }
-    }
-
-    fn poller<'a>(groups: &'a ScriptedGroups, load: &'a Load, behavior: &str) -> Harness<'a> {
-        let config = PollerConfig { tick_interval: Duration::from_secs(10), ..PollerConfig::default() };
-        let policy = policy_file(behavior);
-        let poller = Poller::new(
-            groups,
-            load,
-            MemoryState::default(),
-            PolicySource::new(PolicyLocation::Local(policy.clone()), None),
-            config,
-            None,
-        );
-        Harness { poller, policy }
+    fn poller_with<'a, S: StateStore>(
+        groups: &'a ScriptedGroups,
+        load: &'a Load,
+        behavior: &str,
+        config: PollerConfig,
+        state: S,
+    ) -> Poller<&'a ScriptedGroups, &'a Load, S, StaticPolicy> {
+        let config = PollerConfig { tick_interval: Duration::from_secs(10), ..config };
+        Poller::new(groups, load, state, policy(behavior), config, None)
     }
 
     async fn tick_at(poller: &TestPoller<'_>, offset: u64) -> GroupOutcome {

@@ -15,22 +15,15 @@
 
 pub mod behavior;
 pub mod proposal;
+pub mod warmup;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{GroupPolicy, MetricRule};
+pub use crate::policy::Target;
+use crate::policy::{GroupPolicy, MetricRule, PredictiveMode};
 use behavior::{Direction, RateLimited};
-
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Target {
-    /// The metric is a per-instance average (e.g. CPUUtilization) to hold at this value.
-    Average(f64),
-    /// The metric is a total (e.g. RequestCount) that each instance should carry this much of.
-    PerInstance(f64),
-}
 
 /// What the poller observed of a group at one tick.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -42,8 +35,26 @@ pub struct Observation {
     /// The Auto Scaling group's own bounds.
     pub group_min: i32,
     pub group_max: i32,
-    /// Each metric's value by id; absent or `None` means no valid data this tick.
+    /// Each metric's settled value by id; absent or `None` means no valid data this tick.
     pub metrics: BTreeMap<String, Option<f64>>,
+    /// What else is known of each metric: scale-out-only estimates and forecasts.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub signals: BTreeMap<String, Signals>,
+}
+
+/// A metric's scale-out-only inputs: none of them can ever cause a scale-in.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Signals {
+    /// From a newer, possibly incomplete period ([`crate::reading`]).
+    pub scale_out_estimate: Option<f64>,
+    /// Demand (as `seasonal_demand`) a boot from now, from the recent trend
+    /// ([`crate::forecast::demand_trend`]).
+    pub trend: Option<f64>,
+    /// The seasonal profile's peak demand (metric × instances for an average, the total
+    /// otherwise) until now + lag + boot ([`crate::forecast::Profile`]).
+    pub seasonal_demand: Option<f64>,
+    /// Which period the settled value came from, in words.
+    pub reading: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +88,9 @@ pub struct History {
     /// The poller's own changes: what rate limits count.
     pub scale_events: Vec<ScaleEvent>,
     pub consecutive_failures: u32,
+    /// When the current run of ticks with missing data began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_since: Option<i64>,
     /// External changes within the scale-down window. They hold scale-downs like a
     /// recommendation of their new capacity would, so an operator's scale-out is not undone
     /// before the window passes; rate limits do not count them (those limit the poller's
@@ -111,7 +125,7 @@ impl History {
             .iter()
             .chain(&behavior.scale_down.policies)
             .map(|p| p.period_seconds)
-            .chain([policy.instance_warmup_seconds])
+            .chain([warmup::seconds(policy, None)])
             .max()
             .unwrap_or(0);
         self.scale_events.retain(|e| e.time > now - period);
@@ -129,6 +143,18 @@ pub struct MetricExplanation {
     /// The capacity this metric asks for; `None` without valid data or outside every step.
     pub proposal: Option<i32>,
     pub note: String,
+    /// Which period the value came from.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reading: String,
+    /// What a newer, possibly incomplete period suggests (scale-out only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale_out_estimate: Option<f64>,
+    /// Demand a boot from now, from the recent trend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trend_forecast: Option<f64>,
+    /// The seasonal profile's peak demand until a boot from now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seasonal_forecast: Option<f64>,
 }
 
 /// Why a decision came out as it did, step by step.
@@ -146,6 +172,8 @@ pub struct Explanation {
     /// The bounds the result was clamped to.
     pub bounds: [i32; 2],
     pub fallback: bool,
+    /// Whether this tick's recommendation entered the history (only with every metric's data).
+    pub recorded: bool,
     pub desired: i32,
     /// The same, in one line for people.
     pub summary: String,
@@ -170,25 +198,43 @@ pub fn bounds(policy: &GroupPolicy, group_min: i32, group_max: i32) -> [i32; 2] 
     [lo, hi]
 }
 
+/// A utilization at or above this fraction of its `saturation` is capped: the demand
+/// behind it is unknown, only known to be at least that.
+pub const SATURATED_AT: f64 = 0.99;
+/// How much more than the capped value a saturated metric is taken to mean. 1.5 covers a
+/// demand up to 1.5× the cap in one move (a step ×3 on a group at a 50 % target); more
+/// would overshoot every load that merely touches the cap. Rate policies still apply.
+pub const SATURATION_FACTOR: f64 = 1.5;
+
 pub fn decide(policy: &GroupPolicy, observation: &Observation, history: &History, now: i64) -> Decision {
     let current = observation.current;
     let [lo, hi] = bounds(policy, observation.group_min, observation.group_max);
     let mut history = history.clone();
     let mut notes: Vec<String> = Vec::new();
+    let forecasts_act = policy.predictive.mode == PredictiveMode::ForecastAndScale;
+    let value_of = |id: &str| observation.metrics.get(id).copied().flatten().filter(|v| v.is_finite());
+    // A metric that is never capped tells the demand itself: saturation is then not guessed.
+    let uncapped_signal = policy.metrics.iter().any(|m| m.saturation.is_none() && value_of(&m.id).is_some());
 
     // 1. Each metric's proposal.
     let mut explanations = Vec::with_capacity(policy.metrics.len());
     let mut proposals = Vec::with_capacity(policy.metrics.len());
     let mut missing = 0;
     for metric in &policy.metrics {
-        let value = observation.metrics.get(&metric.id).copied().flatten().filter(|v| v.is_finite());
+        let value = value_of(&metric.id);
+        let signals = observation.signals.get(&metric.id).cloned().unwrap_or_default();
         let mut explanation = MetricExplanation {
             id: metric.id.clone(),
             value,
             ratio: None,
             proposal: None,
             note: String::new(),
+            reading: signals.reading.clone(),
+            scale_out_estimate: signals.scale_out_estimate,
+            trend_forecast: signals.trend,
+            seasonal_forecast: signals.seasonal_demand,
         };
+        let mut proposal = None;
         match value {
             None => {
                 missing += 1;
@@ -196,57 +242,109 @@ pub fn decide(policy: &GroupPolicy, observation: &Observation, history: &History
             }
             Some(value) => match &metric.rule {
                 MetricRule::Target(target) => {
+                    let saturated = !uncapped_signal
+                        && matches!(target, Target::Average(_))
+                        && metric.saturation.is_some_and(|cap| value >= cap * SATURATED_AT);
+                    let effective = if saturated { value * SATURATION_FACTOR } else { value };
                     let p = proposal::target_tracking(
                         current,
                         observation.warming,
-                        value,
+                        effective,
                         *target,
                         policy.tolerance,
                     );
                     explanation.ratio = p.ratio;
-                    explanation.proposal = Some(p.capacity);
-                    explanation.note =
-                        if p.within_tolerance { "within tolerance".into() } else { "target tracking".into() };
-                    proposals.push(p.capacity);
+                    explanation.note = match (saturated, p.within_tolerance) {
+                        (true, _) => format!("saturated: read as ×{SATURATION_FACTOR}"),
+                        (false, true) => "within tolerance".into(),
+                        (false, false) => "target tracking".into(),
+                    };
+                    proposal = Some(p.capacity);
                 }
                 MetricRule::StepScaling(steps) => {
                     match proposal::step_scaling(current, observation.warming, value, steps) {
                         Some(p) => {
-                            explanation.proposal = Some(p.capacity);
                             explanation.note = format!("step {} ({:+})", p.step, p.change);
-                            proposals.push(p.capacity);
+                            proposal = Some(p.capacity);
                         }
                         None => {
-                            explanation.proposal = Some(current);
                             explanation.note = "in no step: no change".into();
-                            proposals.push(current);
+                            proposal = Some(current);
                         }
                     }
                 }
             },
         }
+        // Scale-out only: a newer, possibly incomplete period, and forecasts. Each may raise
+        // the proposal above both the settled value's and the current capacity, never lower it.
+        if let MetricRule::Target(target) = &metric.rule {
+            let mut candidates: Vec<(i32, &str)> = Vec::new();
+            let tracked = |v: f64| {
+                proposal::target_tracking(current, observation.warming, v, *target, policy.tolerance).capacity
+            };
+            if let Some(estimate) = signals.scale_out_estimate.filter(|v| v.is_finite()) {
+                candidates.push((tracked(estimate), "newer period"));
+            }
+            if forecasts_act {
+                // Forecasts are of demand: the instances they need at the target.
+                let t = match target {
+                    Target::Average(t) | Target::PerInstance(t) => *t,
+                };
+                let needed = |demand: f64| proposal::to_capacity(demand / t);
+                if let Some(demand) = signals.trend.filter(|v| v.is_finite() && *v >= 0.0) {
+                    candidates.push((needed(demand), "trend forecast"));
+                }
+                if let Some(demand) = signals.seasonal_demand.filter(|v| v.is_finite() && *v >= 0.0) {
+                    candidates.push((needed(demand), "seasonal forecast"));
+                }
+            }
+            let floor = proposal.unwrap_or(current).max(current);
+            if let Some((capacity, source)) =
+                candidates.into_iter().filter(|(c, _)| *c > floor).max_by_key(|(c, _)| *c)
+            {
+                explanation.note = format!("{} ({source} asks {capacity}, scale-out only)", explanation.note)
+                    .trim_start()
+                    .to_owned();
+                proposal = Some(capacity);
+            }
+        }
+        explanation.proposal = proposal;
+        proposals.extend(proposal);
         explanations.push(explanation);
     }
 
     // 2. Combination and the missing-data and warmup rules.
     history.consecutive_failures = if missing > 0 { history.consecutive_failures + 1 } else { 0 };
+    if missing == 0 {
+        history.missing_since = None;
+    } else if history.missing_since.is_none() {
+        history.missing_since = Some(now);
+    }
+    let down_window = policy.behavior.scale_down.stabilization_seconds;
     let fallback = policy
         .on_missing_data
         .fallback_capacity
-        .filter(|_| missing > 0 && history.consecutive_failures >= policy.on_missing_data.failure_threshold);
+        .filter(|_| missing > 0 && history.consecutive_failures >= policy.on_missing_data.failure_threshold)
+        .map(|f| f.clamp(lo, hi));
+    let proposed = proposals.iter().copied().max();
+    let mut recommendation = proposed.unwrap_or(current);
     if let Some(fallback) = fallback {
-        let desired = fallback.clamp(lo, hi);
+        let since = history.missing_since.unwrap_or(now);
+        // A fallback below the current capacity waits until data has been missing for the
+        // whole scale-down window: a gap in the data never swings the group.
+        let waiting = fallback < current && now - since < down_window;
+        recommendation = match () {
+            _ if fallback >= current => recommendation.max(fallback),
+            _ if waiting => recommendation.max(current),
+            _ => proposed.map_or(fallback, |p| p.max(fallback)),
+        };
+        let wait =
+            if waiting { format!(" once data has been missing {down_window} s") } else { String::new() };
         notes.push(format!(
-            "data missing {} ticks in a row: fallback to {fallback}",
+            "data missing {} ticks in a row: fallback to {fallback}{wait}",
             history.consecutive_failures
         ));
-        history.recommendations.push(Recommendation { time: now, capacity: desired });
-        history.prune(policy, now);
-        return finish(explanations, desired, desired, None, None, [lo, hi], true, notes, history)
-            .with_desired(desired);
-    }
-    let mut recommendation = proposals.iter().copied().max().unwrap_or(current);
-    if missing > 0 && recommendation < current {
+    } else if missing > 0 && recommendation < current {
         recommendation = current;
         notes.push(format!("{missing} metric(s) without data: no scale-in"));
     } else if missing > 0 && proposals.is_empty() {
@@ -257,9 +355,12 @@ pub fn decide(policy: &GroupPolicy, observation: &Observation, history: &History
         notes.push(format!("{} instance(s) warming: no scale-in", observation.warming));
     }
 
-    // 3. Stabilization (a cold start is seeded with the current capacity so that it never
-    // scales in at once) and rate limits.
-    if history.recommendations.is_empty() {
+    // 3. Stabilization and rate limits. A tick records its recommendation only when every
+    // metric had settled data: a tick without it says nothing of the load (HPA records
+    // nothing when metrics fail), so it must not hold the scale-down window either. A cold
+    // start is seeded with the current capacity so that it never scales in at once.
+    let recorded = missing == 0;
+    if recorded && history.recommendations.is_empty() {
         history.recommendations.push(Recommendation { time: now, capacity: current });
     }
     let stabilized = behavior::stabilize(
@@ -270,7 +371,9 @@ pub fn decide(policy: &GroupPolicy, observation: &Observation, history: &History
         &policy.behavior,
         now,
     );
-    history.recommendations.push(Recommendation { time: now, capacity: recommendation });
+    if recorded {
+        history.recommendations.push(Recommendation { time: now, capacity: recommendation });
+    }
     let (limited, rate_limited) =
         behavior::limit_rate(current, stabilized.capacity, &history.scale_events, &policy.behavior, now);
 
@@ -278,19 +381,19 @@ pub fn decide(policy: &GroupPolicy, observation: &Observation, history: &History
     let desired = limited.clamp(lo, hi);
     history.prune(policy, now);
     let external_change = history.external_changes.iter().copied().max_by_key(|e| e.time);
-    finish(
+    let mut decision = finish(
         explanations,
         recommendation,
         stabilized.capacity,
         stabilized.held_by,
         rate_limited,
         [lo, hi],
-        false,
+        fallback.is_some(),
         notes,
         history,
-    )
-    .with_desired(desired)
-    .with_external_change(external_change, policy.behavior.scale_down.stabilization_seconds)
+    );
+    decision.explanation.recorded = recorded;
+    decision.with_desired(desired).with_external_change(external_change, down_window)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -314,6 +417,7 @@ fn finish(
         rate_limited,
         bounds,
         fallback,
+        recorded: false,
         desired: stabilized,
         summary: notes.join("; "),
     };

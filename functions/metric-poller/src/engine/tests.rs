@@ -29,13 +29,19 @@ fn policy(targets: &[(&str, Target)]) -> GroupPolicy {
         max_capacity: None,
         metrics: targets
             .iter()
-            .map(|(id, t)| MetricPolicy { id: id.to_string(), query: query(), rule: MetricRule::Target(*t) })
+            .map(|(id, t)| MetricPolicy {
+                id: id.to_string(),
+                query: query(),
+                rule: MetricRule::Target(*t),
+                saturation: None,
+            })
             .collect(),
         tolerance: Tolerance::default(),
         behavior: Behavior::default(),
-        instance_warmup_seconds: 0,
+        instance_warmup_seconds: None,
         on_missing_data: OnMissingData::default(),
         dry_run: false,
+        predictive: Predictive::default(),
     }
 }
 
@@ -46,6 +52,7 @@ fn observe(current: i32, metrics: &[(&str, Option<f64>)]) -> Observation {
         group_min: 0,
         group_max: 10_000,
         metrics: metrics.iter().map(|(id, v)| (id.to_string(), *v)).collect(),
+        signals: BTreeMap::new(),
     }
 }
 
@@ -423,6 +430,7 @@ fn step_scaling_through_decide() {
         id: "cpu".into(),
         query: query(),
         rule: MetricRule::StepScaling(aws_guide_steps(50.0)),
+        saturation: None,
     }];
     let d = decide(&p, &observe(10, &[("cpu", Some(72.0))]), &History::default(), 0);
     assert_eq!(d.desired, 13);
@@ -485,6 +493,7 @@ fn arb_history() -> impl Strategy<Value = History> {
                 .map(|(ago, change)| ScaleEvent { time: 1000 - ago, change })
                 .collect(),
             consecutive_failures,
+            missing_since: None,
             external_changes: external
                 .into_iter()
                 .map(|(ago, from, to)| ExternalChange { time: 1000 - ago, from, to })
