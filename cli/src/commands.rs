@@ -13,7 +13,6 @@ use metric_poller::simulate::cloudwatch::Publication;
 use metric_poller::simulate::{self, Controller, SimulationConfig, parse_trace};
 use shared::aws::{Clients, RetryProfile, load_sdk_config};
 use shared::config::Env;
-use shared::metrics::DatumValue;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -173,17 +172,22 @@ struct PollArgs {
 
 #[derive(Debug, Subcommand)]
 enum LogsCommand {
-    /// Parse local log files (plain, gzip or zstd; `-` for stdin) and print the metrics they
-    /// yield, added up. No AWS.
+    /// Parse local log files (plain, gzip or zstd; `-` for stdin) and say what they hold:
+    /// time range, totals, status mix, latency percentiles, request rate, top load
+    /// balancers, target groups, routes, distributions. No AWS.
     Summarize {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// The format, or `auto` to detect it from the file name and first line.
         #[arg(long, default_value = "auto")]
         format: String,
-        /// Print one JSON object: the exact datums that would be published.
+        /// Print one JSON object instead: the exact datums that would be published.
         #[arg(long)]
         json: bool,
+        /// Also chart requests per minute by status class and latency percentiles per minute
+        /// (.png or .svg).
+        #[arg(long, value_name = "FILE")]
+        plot: Option<PathBuf>,
     },
     /// Process one S3 object as the Lambda function would (idempotency markers with
     /// STATE_URI, metrics to METRICS_NAMESPACE), against the configured endpoint.
@@ -199,7 +203,9 @@ enum LogsCommand {
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Poll(args) => poll(args).await,
-        Command::Logs(LogsCommand::Summarize { files, format, json }) => summarize(&files, &format, json),
+        Command::Logs(LogsCommand::Summarize { files, format, json, plot }) => {
+            summarize(&files, &format, json, plot.as_deref())
+        }
         Command::Logs(LogsCommand::Process { object, json }) => process(&object, json).await,
         Command::Policy(PolicyCommand::Check { file }) => policy_check(&file),
         Command::Simulate(args) => simulate(args),
@@ -378,11 +384,13 @@ async fn poll(args: PollArgs) -> Result<ExitCode, Error> {
     }
 }
 
-fn summarize(files: &[PathBuf], format: &str, json: bool) -> Result<ExitCode, Error> {
+fn summarize(files: &[PathBuf], format: &str, json: bool, plot: Option<&Path>) -> Result<ExitCode, Error> {
     let format = match format {
         "auto" => None,
         name => Some(name.parse::<log_processor::Format>()?),
     };
+    let plot =
+        plot.map(|path| crate::logs_plot::Output::new(path).map_err(context(path.display()))).transpose()?;
     let mut summarizer = log_processor::Summarizer::default();
     // Per-route metrics as the Lambda would publish them (README, Per-route metrics).
     summarizer.set_routes(log_processor::routes::from_env(&Env::from_process())?);
@@ -412,27 +420,29 @@ fn summarize(files: &[PathBuf], format: &str, json: bool) -> Result<ExitCode, Er
     if json {
         serde_json::to_writer(&mut out, &summary)?;
         writeln!(out)?;
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        out.write_all(crate::summary::render(&summary, terminal_width()).as_bytes())?;
     }
-    writeln!(
-        out,
-        "format {}: {} records, {} malformed, {} skipped, {} datums",
-        summary.format.map_or("mixed", |f| f.name()),
-        summary.records,
-        summary.malformed,
-        summary.skipped,
-        summary.metrics.len()
-    )?;
-    writeln!(out, "{:<20} {:<40} {:<20} {:>12}", "minute (UTC s)", "dimensions", "metric", "value")?;
-    for datum in &summary.metrics {
-        let dims: Vec<String> = datum.dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let value = match &datum.value {
-            DatumValue::Single { value } => format!("{value}"),
-            DatumValue::Distribution { counts, .. } => format!("{} samples", counts.iter().sum::<f64>()),
+    if let Some(output) = &plot {
+        let title = match files {
+            [file] => file.file_name().map_or("stdin".into(), |name| name.to_string_lossy()).into_owned(),
+            _ => format!("{} files", files.len()),
         };
-        writeln!(out, "{:<20} {:<40} {:<20} {:>12}", datum.timestamp, dims.join(","), datum.name, value)?;
+        let format = summary.format.map_or("mixed", |f| f.name());
+        let metrics = crate::summary::Metrics::new(&summary);
+        crate::logs_plot::plot(&metrics, &format!("{title} ({format})"), output)
+            .map_err(context(output.path().display()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `COLUMNS`, else the width of the terminal on stdout, else 80.
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .or_else(|| terminal_size::terminal_size_of(io::stdout()).map(|(w, _)| usize::from(w.0)))
+        .unwrap_or(80)
 }
 
 /// Files at least this large get a progress line on stderr (when it is a terminal).
@@ -445,14 +455,17 @@ struct Progress<R> {
     total: u64,
     name: String,
     drawn: std::time::Instant,
+    /// A progress line is on stderr without its newline yet.
+    open_line: bool,
 }
 
 impl<R> Progress<R> {
     fn new(inner: R, total: u64, name: String) -> Self {
-        Self { inner, read: 0, total, name, drawn: std::time::Instant::now() }
+        Self { inner, read: 0, total, name, drawn: std::time::Instant::now(), open_line: false }
     }
 
-    fn draw(&self, done: bool) {
+    fn draw(&mut self, done: bool) {
+        self.open_line = !done;
         let mb = |b: u64| b as f64 / 1e6;
         let percent = if self.total == 0 { 100.0 } else { 100.0 * self.read as f64 / self.total as f64 };
         eprint!(
@@ -476,6 +489,15 @@ impl<R: Read> Read for Progress<R> {
             self.draw(false);
         }
         Ok(n)
+    }
+}
+
+/// A read that failed midway leaves the line open: end it, so the error starts a line.
+impl<R> Drop for Progress<R> {
+    fn drop(&mut self) {
+        if self.open_line {
+            eprintln!();
+        }
     }
 }
 

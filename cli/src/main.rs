@@ -1,7 +1,9 @@
 //! `autoscaler`: the lambda-autoscaler functions' library code, at a terminal.
 
 mod commands;
+mod logs_plot;
 mod plot;
+mod summary;
 
 use std::process::ExitCode;
 

@@ -14,7 +14,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 const SIZE: (u32, u32) = (1200, 700);
 
 /// Text needs a TrueType font to be measured and drawn: `AUTOSCALER_FONT`, or a common one.
-fn register_a_font() -> Result<(), Error> {
+pub fn register_a_font() -> Result<(), Error> {
     const CANDIDATES: &[&str] = &[
         "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
         "/usr/share/fonts/dejavu/DejaVuSans.ttf",

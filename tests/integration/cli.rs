@@ -40,7 +40,7 @@ fn logs_summarize_prints_the_datums_as_json() {
 }
 
 #[test]
-fn logs_summarize_reads_gzip_from_stdin_as_a_table() {
+fn logs_summarize_reads_gzip_from_stdin() {
     let mut child = autoscaler()
         .args(["logs", "summarize", "-"])
         .stdin(Stdio::piped())
@@ -51,9 +51,10 @@ fn logs_summarize_reads_gzip_from_stdin_as_a_table() {
     child.stdin.take().unwrap().write_all(&log).unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success());
-    let table = String::from_utf8(output.stdout).unwrap();
-    assert!(table.starts_with("format alb: 7 records, 1 malformed, 0 skipped"), "{table}");
-    assert!(table.contains("HTTPCode_5XX_Count"), "{table}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.starts_with("format      alb\n"), "{text}");
+    assert!(text.contains("\nrecords     7, malformed 1 (bad time: 1), skipped 0\n"), "{text}");
+    assert!(text.contains(", 5XX 28.6 %\n"), "{text}");
 }
 
 #[test]
@@ -444,4 +445,129 @@ async fn poll_watch_goes_on_through_failed_ticks_until_interrupted() {
     let failures: Vec<&str> = stderr.lines().filter(|l| l.starts_with("tick failed: ")).collect();
     assert_eq!(failures.len(), 2, "{stderr}");
     assert!(failures.iter().all(|l| l.contains("Throttling")), "{stderr}");
+}
+
+/// `logs summarize` without `--json`, on a fixture whose latencies are known: 20 requests
+/// with a target time of 10, 20, ... 200 ms (and 1 ms more in total), 14 × 200, 2 × 302,
+/// 2 × 404, 2 × 503 (target group `api`), in the minutes 12:00 (10), 12:02 (6), 12:03 (4).
+#[test]
+fn logs_summarize_tells_the_range_totals_status_mix_percentiles_rate_and_top_dimensions() {
+    let output = autoscaler()
+        .args(["logs", "summarize"])
+        .arg(fixture("logs/alb-latency.log"))
+        .env("COLUMNS", "80")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.ends_with('\n') && !text.contains('\r'), "{text:?}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..6],
+        [
+            "format      alb",
+            "time (UTC)  2026-11-30T12:00:00Z to 2026-11-30T12:04:00Z (4 min)",
+            "records     20, malformed 1 (bad time: 1), skipped 1 (blank line: 1)",
+            "requests    20",
+            "bytes       received 2.00 kB, sent 20.0 kB",
+            "status      2XX 70.0 %, 3XX 10.0 %, 4XX 10.0 %, 5XX 10.0 %",
+        ],
+        "{text}"
+    );
+
+    // Nearest rank over the histogram: each within its 1 % of the exact value.
+    let percentiles = |metric: &str| -> Vec<f64> {
+        let row =
+            lines.iter().find(|l| l.starts_with(&format!("{metric} "))).unwrap_or_else(|| panic!("{text}"));
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(fields[1], "20", "samples: {row}");
+        fields[2..]
+            .chunks(2)
+            .map(|pair| match pair[1] {
+                "ms" => pair[0].parse::<f64>().unwrap() / 1000.0,
+                "s" => pair[0].parse::<f64>().unwrap(),
+                unit => panic!("unit {unit} in {row}"),
+            })
+            .collect()
+    };
+    for (metric, exact) in [
+        ("TargetResponseTime", [0.100, 0.180, 0.200, 0.200]),
+        ("TotalProcessingTime", [0.101, 0.181, 0.201, 0.201]),
+    ] {
+        let got = percentiles(metric);
+        assert_eq!(got.len(), 4, "p50 p90 p99 max of {metric}");
+        for (got, exact) in got.iter().zip(exact) {
+            assert!((got - exact).abs() <= exact * 0.01, "{metric}: {got} vs {exact}\n{text}");
+        }
+    }
+
+    // One mark a minute; 12:01 had none.
+    let rate = lines.iter().position(|l| l.starts_with("requests per minute:")).expect("rate row");
+    assert_eq!(lines[rate], "requests per minute: peak 10 at 12:00, mean 5.0; a mark a minute");
+    assert_eq!(lines[rate + 1], "  █ ▅▄");
+
+    // The target group with the 503s shows its 5XX rate.
+    let group = |name: &str| {
+        let row = lines.iter().find(|l| l.trim_start().starts_with(name)).unwrap_or_else(|| panic!("{text}"));
+        row.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")
+    };
+    assert_eq!(group("targetgroup/web/"), "13 65.0 % 0 0.0 %");
+    assert_eq!(group("targetgroup/api/"), "7 35.0 % 2 28.6 %");
+    assert_eq!(group("app/shop-alb/"), "20 100.0 % 2 10.0 %");
+}
+
+#[test]
+fn logs_summarize_fits_the_rate_row_to_the_width() {
+    let output = autoscaler()
+        .args(["logs", "summarize"])
+        .arg(fixture("logs/alb-latency.log"))
+        .env("COLUMNS", "4")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    // Ten columns at least: four minutes still get a mark each.
+    assert!(text.contains("a mark a minute\n  █ ▅▄\n"), "{text}");
+}
+
+#[test]
+fn logs_summarize_plots_requests_by_status_and_latency_percentiles_as_png_or_svg() {
+    let dir = temp_dir("summarize-plot");
+    let (png, svg) = (dir.join("requests.png"), dir.join("requests.svg"));
+    for chart in [&png, &svg] {
+        let output = autoscaler()
+            .args(["logs", "summarize", "--plot"])
+            .arg(chart)
+            .arg(fixture("logs/alb-latency.log"))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(String::from_utf8(output.stdout).unwrap().starts_with("format      alb\n"));
+    }
+    let png = std::fs::read(&png).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // IHDR: 1200 wide; a requests panel and one per latency metric (two for ALB).
+    let (width, height) = (&png[16..20], &png[20..24]);
+    assert_eq!(
+        (u32::from_be_bytes(width.try_into().unwrap()), u32::from_be_bytes(height.try_into().unwrap())),
+        (1200, 1020)
+    );
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "not an SVG");
+    for text in
+        ["requests per minute", "2XX", "5XX", "TargetResponseTime percentiles per minute", "p99", "12:03"]
+    {
+        assert!(svg.contains(&format!("\n{text}\n</text>")), "no {text:?} in the SVG");
+    }
+
+    // A wrong name fails before any log is read.
+    let output = autoscaler()
+        .args(["logs", "summarize", "--plot"])
+        .arg(dir.join("requests.txt"))
+        .arg("/nonexistent/access.log")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.ends_with("requests.txt: the plot file must end in .svg or .png\n"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
 }
