@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use log_processor::config::DEFAULT_MAX_LINE_BYTES;
 use metric_poller::PollerConfig;
 use metric_poller::policy::{PolicyDocument, PolicyErrors, PolicyFormat, Selector, parse_policy_text};
@@ -13,6 +13,8 @@ use metric_poller::simulate::cloudwatch::Publication;
 use metric_poller::simulate::{self, Controller, SimulationConfig, parse_trace};
 use shared::aws::{Clients, RetryProfile, load_sdk_config};
 use shared::config::Env;
+
+use crate::help::examples;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -45,7 +47,11 @@ fn context<E: Into<Error>>(what: impl std::fmt::Display) -> impl FnOnce(E) -> Er
 /// AWS commands use the standard AWS configuration (AWS_REGION, AWS_PROFILE, credentials,
 /// AWS_ENDPOINT_URL for a local emulator).
 #[derive(Debug, Parser)]
-#[command(name = "autoscaler", version)]
+#[command(name = "autoscaler", version, after_help = examples(&[
+    ("What a day of load-balancer logs says: totals, status mix, latency percentiles", "autoscaler logs summarize 2026/11/30/*.log.gz"),
+    ("Replay a metric trace through a policy and chart it", "autoscaler simulate --policy policy.json --trace cpu.csv --initial-capacity 4 --plot run.svg"),
+    ("Tab completion in bash", "source <(autoscaler completions bash)"),
+]))]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -54,20 +60,46 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the metric-poller's tick against the configured AWS endpoint.
+    #[command(after_help = examples(&[
+        ("One tick that changes nothing, as JSON", "autoscaler poll --once --dry-run --json --policy policy.json"),
+        ("Tick every 10 s until Ctrl-C, against a local emulator", "AWS_ENDPOINT_URL=http://localhost:5000 autoscaler poll --watch --interval 10"),
+    ]))]
     Poll(PollArgs),
     /// Work with access logs.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = examples(&[
+        ("What local logs say, no AWS needed", "autoscaler logs summarize access.log.gz"),
+        ("One S3 object through the Lambda's code path", "autoscaler logs process s3://my-logs/AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/11/30/app.log.gz"),
+    ]))]
     Logs(LogsCommand),
     /// Work with policy documents.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = examples(&[
+        ("Every problem of a policy, by field path", "autoscaler policy check policy.json"),
+        ("The same in TOML", "autoscaler policy check policy.toml"),
+    ]))]
     Policy(PolicyCommand),
     /// Backtest a policy through a simulated CloudWatch pipeline, optionally against AWS target tracking.
+    #[command(after_help = examples(&[
+        ("Replay a CPU trace with a chart", "autoscaler simulate --policy policy.json --trace cpu.csv --initial-capacity 4 --plot run.svg"),
+        ("Closed loop on the trace's `load`: 100 per instance, 90 to 150 s to boot", "autoscaler simulate --policy policy.json --trace load.csv --initial-capacity 2 --capacity-per-instance 100 --boot-seconds 90-150"),
+        ("Against an emulation of AWS target tracking, as JSON", "autoscaler simulate --policy policy.json --trace load.csv --initial-capacity 2 --capacity-per-instance 100 --compare aws-target-tracking --json"),
+    ]))]
     Simulate(SimulateArgs),
+    /// Print a shell completion script.
+    #[command(after_help = examples(&[
+        ("Bash, for this shell", "source <(autoscaler completions bash)"),
+        ("Zsh, in a directory of $fpath", "autoscaler completions zsh > ~/.zfunc/_autoscaler"),
+        ("Fish", "autoscaler completions fish > ~/.config/fish/completions/autoscaler.fish"),
+    ]))]
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Debug, Subcommand)]
 enum PolicyCommand {
     /// Validate a policy document (JSON, or TOML by extension); list every problem by field path.
+    #[command(after_help = examples(&[
+        ("A JSON policy", "autoscaler policy check policy.json"),
+        ("A TOML policy", "autoscaler policy check policy.toml"),
+    ]))]
     Check { file: PathBuf },
 }
 
@@ -175,6 +207,11 @@ enum LogsCommand {
     /// Parse local log files (plain, gzip or zstd; `-` for stdin) and say what they hold:
     /// time range, totals, status mix, latency percentiles, request rate, top load
     /// balancers, target groups, routes, distributions. No AWS.
+    #[command(after_help = examples(&[
+        ("A day of ALB logs, gzip or not", "autoscaler logs summarize 2026/11/30/*.log.gz"),
+        ("Requests per minute by status class and latency percentiles, as a chart", "autoscaler logs summarize --plot requests.png access.log"),
+        ("The datums that would be published, from stdin", "zcat access.log.gz | autoscaler logs summarize --format alb --json -"),
+    ]))]
     Summarize {
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -191,6 +228,10 @@ enum LogsCommand {
     },
     /// Process one S3 object as the Lambda function would (idempotency markers with
     /// STATE_URI, metrics to METRICS_NAMESPACE), against the configured endpoint.
+    #[command(after_help = examples(&[
+        ("An ALB log object", "autoscaler logs process s3://my-logs/AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/11/30/app.log.gz"),
+        ("Against a local emulator, the outcome as JSON", "AWS_ENDPOINT_URL=http://localhost:5000 autoscaler logs process --json s3://my-logs/access.log"),
+    ]))]
     Process {
         /// s3://bucket/key
         object: String,
@@ -209,6 +250,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Logs(LogsCommand::Process { object, json }) => process(&object, json).await,
         Command::Policy(PolicyCommand::Check { file }) => policy_check(&file),
         Command::Simulate(args) => simulate(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "autoscaler", &mut io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

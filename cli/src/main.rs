@@ -1,6 +1,7 @@
 //! `autoscaler`: the lambda-autoscaler functions' library code, at a terminal.
 
 mod commands;
+mod help;
 mod logs_plot;
 mod plot;
 mod summary;

@@ -571,3 +571,61 @@ fn logs_summarize_plots_requests_by_status_and_latency_percentiles_as_png_or_svg
     assert!(stderr.ends_with("requests.txt: the plot file must end in .svg or .png\n"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Every command's help ends with its examples (the unit test in cli/src/help.rs checks
+/// that every command has some, and that each parses), as plain text when not a terminal.
+#[test]
+fn every_help_ends_with_two_or_three_examples() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["poll"],
+        &["logs"],
+        &["logs", "summarize"],
+        &["logs", "process"],
+        &["policy"],
+        &["policy", "check"],
+        &["simulate"],
+        &["completions"],
+    ];
+    for command in commands {
+        let output = autoscaler().args(*command).arg("--help").env("NO_COLOR", "1").output().unwrap();
+        assert!(output.status.success(), "{command:?}");
+        let help = String::from_utf8(output.stdout).unwrap();
+        assert!(help.ends_with('\n') && !help.contains('\x1b'), "{command:?}: {help:?}");
+        let examples = help.rsplit_once("\nExamples:\n").map(|(_, e)| e).unwrap_or_else(|| panic!("{help}"));
+        let lines: Vec<&str> = examples.lines().collect();
+        let runs = lines.iter().filter(|l| !l.starts_with("  # ")).count();
+        assert!((2..=3).contains(&runs) && lines.len() == 2 * runs, "{command:?}: {examples}");
+        for pair in lines.chunks(2) {
+            assert!(pair[0].starts_with("  # ") && pair[1].contains("autoscaler "), "{command:?}: {pair:?}");
+            if !command.is_empty() {
+                assert!(
+                    pair[1].contains(&format!("autoscaler {}", command.join(" "))),
+                    "{command:?}: {pair:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    let script = |shell: &str| {
+        let output = autoscaler().args(["completions", shell]).output().unwrap();
+        assert!(output.status.success(), "{shell}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let bash = script("bash");
+    assert!(
+        bash.contains("complete -F _autoscaler") && bash.contains("summarize") && bash.contains("--plot")
+    );
+    // A script bash can load.
+    let mut check = Command::new("bash").arg("-n").stdin(Stdio::piped()).spawn().unwrap();
+    check.stdin.take().unwrap().write_all(bash.as_bytes()).unwrap();
+    assert!(check.wait().unwrap().success(), "bash -n rejects the script");
+    let zsh = script("zsh");
+    assert!(zsh.starts_with("#compdef autoscaler") && zsh.contains("summarize"), "{zsh}");
+    let fish = script("fish");
+    assert!(fish.contains("complete -c autoscaler") && fish.contains("-l plot"), "{fish}");
+    assert_eq!(autoscaler().args(["completions", "tcsh"]).output().unwrap().status.code(), Some(2));
+}
