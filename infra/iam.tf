@@ -45,26 +45,25 @@ data "aws_iam_policy_document" "poller" {
   }
 
   # Not called by the code: without it S3 answers a read of a missing object (the first
-  # state, the first lease) with 403 instead of 404.
+  # state, the first lease) with 403 instead of 404. Unconditional: S3 checks ListBucket
+  # for a GetObject of a missing key with the GetObject request's context, which has no
+  # s3:prefix, so a prefix condition would never be met. It lets the poller list the
+  # state bucket's key names (policy, state, markers), not read them.
   statement {
     sid       = "FindStateObjects"
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.state.arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${local.poller_prefix}/${each.key}/*"]
-    }
   }
 }
 
 # The log processor: read logs, keep its markers, publish into its namespace only.
 data "aws_iam_policy_document" "processor" {
   statement {
-    sid       = "ReadLogs"
-    actions   = ["s3:GetObject"]
-    resources = ["${local.log_bucket_arn}/${var.log_prefix}*"]
+    sid = "ReadLogs"
+    # The event's versionId goes to GetObject: on a versioned bucket that read is
+    # authorized by s3:GetObjectVersion.
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${local.log_bucket_arn}/${local.log_prefix}*"]
   }
 
   statement {
@@ -74,17 +73,12 @@ data "aws_iam_policy_document" "processor" {
   }
 
   # Not called by the code: without it S3 answers a read of a deleted log (or a missing
-  # marker) with 403 instead of 404, and the processor would fail what it should acknowledge.
+  # marker) with 403 instead of 404, and the processor would fail what it should
+  # acknowledge. Unconditional for the reason given at FindStateObjects: key names only.
   statement {
     sid       = "FindLogsAndMarkers"
     actions   = ["s3:ListBucket"]
     resources = [local.log_bucket_arn, aws_s3_bucket.state.arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.log_prefix}*", "${local.processor_prefix}/*"]
-    }
   }
 
   statement {
@@ -100,14 +94,21 @@ data "aws_iam_policy_document" "processor" {
   }
 
   # The normalized output (a multipart upload: PutObject covers create, parts and
-  # completion; an upload that fails is aborted).
+  # completion; an upload that fails is aborted): exactly under <prefix>/, and only in a
+  # bucket of this account, so that a mistyped bucket name cannot send records elsewhere.
   dynamic "statement" {
     for_each = var.output_uri == null ? [] : [var.output_uri]
 
     content {
       sid       = "NormalizedOutput"
       actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
-      resources = ["arn:${data.aws_partition.current.partition}:s3:::${local.output_bucket}/${local.output_prefix}*"]
+      resources = ["arn:${data.aws_partition.current.partition}:s3:::${local.output_bucket}/${local.output_prefix}/*"]
+
+      condition {
+        test     = "StringEquals"
+        variable = "s3:ResourceAccount"
+        values   = [data.aws_caller_identity.current.account_id]
+      }
     }
   }
 

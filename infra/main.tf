@@ -8,12 +8,22 @@ locals {
   # OUTPUT_URI split into bucket and prefix, for the processor's role.
   output        = var.output_uri == null ? null : regex("^s3://([^/]+)/?(.*)$", var.output_uri)
   output_bucket = local.output == null ? null : local.output[0]
-  output_prefix = local.output == null ? null : local.output[1]
+  output_prefix = local.output == null ? null : trimsuffix(local.output[1], "/")
+
+  # Only this account's logs by default: AWS delivers them under AWSLogs/<account>/, and a
+  # broader prefix would let another account's layout (or anyone's "logs") in.
+  log_prefix = coalesce(var.log_prefix, "AWSLogs/${data.aws_caller_identity.current.account_id}/")
 }
 
 data "aws_partition" "current" {}
 data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
+
+# The deploying principal as bucket policies see it (aws:PrincipalArn): an assumed role's
+# session ARN resolved to the role's own ARN.
+data "aws_iam_session_context" "deployer" {
+  arn = data.aws_caller_identity.current.arn
+}
 
 # Policy documents, the pollers' state and leases, the processor's idempotency markers.
 resource "aws_s3_bucket" "state" {
@@ -93,11 +103,15 @@ resource "aws_s3_bucket_ownership_controls" "state" {
   }
 }
 
-data "aws_iam_policy_document" "state_tls_only" {
+# The state bucket: TLS only, and the policy documents, which decide what the pollers
+# scale, written only by whoever deploys this stack (Terraform writes them). Both Denies
+# are conditional, so the emulator in tests/ never applies them (its requests carry no
+# condition keys); terraform.rs reads them back instead.
+data "aws_iam_policy_document" "state" {
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"]
+    actions   = ["s3:*"]
     resources = [aws_s3_bucket.state.arn, "${aws_s3_bucket.state.arn}/*"]
 
     principals {
@@ -111,11 +125,31 @@ data "aws_iam_policy_document" "state_tls_only" {
       values   = ["false"]
     }
   }
+
+  # Anyone else with broad S3 rights could swap a policy document and drive every group to
+  # its maximum. An assumed role is matched by its role ARN, with or without a path.
+  statement {
+    sid       = "DenyPolicyWritesExceptDeployer"
+    effect    = "Deny"
+    actions   = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
+    resources = ["${aws_s3_bucket.state.arn}/${local.policy_prefix}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = [data.aws_iam_session_context.deployer.issuer_arn]
+    }
+  }
 }
 
 resource "aws_s3_bucket_policy" "state" {
   bucket = aws_s3_bucket.state.id
-  policy = data.aws_iam_policy_document.state_tls_only.json
+  policy = data.aws_iam_policy_document.state.json
 
   depends_on = [aws_s3_bucket_public_access_block.state]
 }
@@ -179,6 +213,8 @@ locals {
     "cn-northwest-1",
   ]
   log_delivery_keys = "${local.log_bucket_arn}/*AWSLogs/${data.aws_caller_identity.current.account_id}/*"
+  # Log deliveries made on this account's behalf (CloudWatch Logs' delivery service).
+  log_delivery_source = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:*"
 }
 
 # The provider's own table of the regional ELB accounts (no account ID typed here).
@@ -226,6 +262,12 @@ data "aws_iam_policy_document" "log_bucket" {
       variable = "aws:SourceAccount"
       values   = [data.aws_caller_identity.current.account_id]
     }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [local.log_delivery_source]
+    }
   }
 
   statement {
@@ -242,6 +284,47 @@ data "aws_iam_policy_document" "log_bucket" {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [data.aws_caller_identity.current.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [local.log_delivery_source]
+    }
+  }
+
+  # Whoever writes logs decides capacity, so no one else writes here: every PutObject is
+  # denied unless it comes from a delivery service principal or the regional ELB account.
+  # A missing key makes a negated condition true, so an IAM user or role of this account
+  # (the deployer and root included) is denied writing objects; managing the bucket
+  # (policy, configuration, reading, deleting) is untouched, so nothing locks anyone out.
+  # Conditional: the emulator never applies it.
+  statement {
+    sid       = "DenyWritesExceptLogDelivery"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.log_bucket_arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringNotEquals"
+      variable = "aws:PrincipalServiceName"
+      values   = ["delivery.logs.amazonaws.com", "logdelivery.elasticloadbalancing.amazonaws.com"]
+    }
+
+    # The regional ELB account, where the region has one.
+    dynamic "condition" {
+      for_each = data.aws_elb_service_account.current
+
+      content {
+        test     = "StringNotEquals"
+        variable = "aws:PrincipalAccount"
+        values   = [condition.value.id]
+      }
     }
   }
 
@@ -279,7 +362,7 @@ resource "aws_s3_bucket_policy" "logs" {
 locals {
   notification_mode = coalesce(var.notification_mode, var.create_log_bucket ? "s3" : "eventbridge")
   # EventBridge matches a prefix, or with a suffix a wildcard over the whole key.
-  log_key_filter = var.log_suffix == "" ? { prefix = var.log_prefix } : { wildcard = "${var.log_prefix}*${var.log_suffix}" }
+  log_key_filter = var.log_suffix == "" ? { prefix = local.log_prefix } : { wildcard = "${local.log_prefix}*${var.log_suffix}" }
 }
 
 resource "aws_s3_bucket_notification" "logs" {
@@ -296,7 +379,7 @@ resource "aws_s3_bucket_notification" "logs" {
     content {
       lambda_function_arn = lambda_function.value
       events              = ["s3:ObjectCreated:*"]
-      filter_prefix       = var.log_prefix
+      filter_prefix       = local.log_prefix
       filter_suffix       = var.log_suffix
     }
   }
@@ -308,7 +391,7 @@ resource "aws_cloudwatch_event_rule" "log_objects" {
   count = local.notification_mode == "eventbridge" ? 1 : 0
 
   name        = "${var.name_prefix}-log-objects"
-  description = "New log objects in ${var.log_bucket_name} under ${var.log_prefix}, for the lambda-autoscaler log-processor."
+  description = "New log objects in ${var.log_bucket_name} under ${local.log_prefix}, for the lambda-autoscaler log-processor."
   event_pattern = jsonencode({
     source        = ["aws.s3"]
     "detail-type" = ["Object Created"]

@@ -23,6 +23,10 @@ resource "aws_s3_object" "policy" {
   key          = "${local.policy_prefix}/${each.key}.json"
   content      = each.value.policy_json
   content_type = "application/json"
+
+  # Written under the bucket policy that lets the deploying principal write it (a new
+  # deployer's first apply updates the policy before the documents).
+  depends_on = [aws_s3_bucket_policy.state]
 }
 
 module "poller" {

@@ -108,15 +108,15 @@ variable "log_bucket_name" {
 }
 
 variable "log_prefix" {
-  description = "Only objects whose key starts with this prefix are processed (e.g. \"AWSLogs/\")."
+  description = "Only objects whose key starts with this prefix are processed; null (the default) for AWSLogs/<this account>/, where AWS delivers this account's logs. Whoever may write under it decides capacity."
   type        = string
-  default     = "AWSLogs/"
+  default     = null
 
   # The processor never reads under its state prefix (log-processor, main.tf's
   # processor_prefix; its recursion guard), so logs there would be dropped. A condition
   # naming other variables needs Terraform 1.9.
   validation {
-    condition     = var.state_bucket_name != var.log_bucket_name || !(trimsuffix(var.log_prefix, "/") == "log-processor" || startswith(var.log_prefix, "log-processor/"))
+    condition     = var.state_bucket_name != var.log_bucket_name || !(trimsuffix(coalesce(var.log_prefix, "AWSLogs/"), "/") == "log-processor" || startswith(coalesce(var.log_prefix, "AWSLogs/"), "log-processor/"))
     error_message = "log_prefix must not lie under log-processor/ when the log bucket is the state bucket: the processor keeps its markers there and never reads anything under it."
   }
 }
@@ -153,10 +153,16 @@ variable "output_uri" {
   validation {
     condition = var.output_uri == null || try(alltrue([
       for o in [regex("^s3://([^/]+)/?(.*)$", var.output_uri)] : trimsuffix(o[1], "/") != "" && (
-        o[0] != var.log_bucket_name || !(trimsuffix(var.log_prefix, "/") == trimsuffix(o[1], "/") || startswith(var.log_prefix, "${trimsuffix(o[1], "/")}/"))
+        o[0] != var.log_bucket_name || !(trimsuffix(coalesce(var.log_prefix, "AWSLogs/"), "/") == trimsuffix(o[1], "/") || startswith(coalesce(var.log_prefix, "AWSLogs/"), "${trimsuffix(o[1], "/")}/"))
       )
     ]), false)
     error_message = "output_uri needs a prefix of its own (s3://bucket/prefix), and in the log bucket one that does not cover log_prefix: nothing under it is ever processed."
+  }
+
+  # The state bucket holds the policy documents: the processor's role must not write there.
+  validation {
+    condition     = var.output_uri == null || try(regex("^s3://([^/]+)", var.output_uri)[0] != var.state_bucket_name, false)
+    error_message = "output_uri must not be in the state bucket: the policy documents that decide capacity are kept there."
   }
 }
 

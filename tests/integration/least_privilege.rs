@@ -22,6 +22,10 @@ const PLATFORM_ACTIONS: &[(&str, &str)] = &[
     ("logs:PutLogEvents", "the Lambda runtime writes the function's logs with its role"),
     ("s3:ListBucket", "without it S3 answers a read of a missing object with 403, not 404"),
     (
+        "s3:GetObjectVersion",
+        "GetObject with the event's versionId (a versioned log bucket) is authorized by it, not by s3:GetObject",
+    ),
+    (
         "sqs:SendMessage",
         "Lambda sends failed asynchronous events to the on-failure queue with the function's role",
     ),

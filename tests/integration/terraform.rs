@@ -26,6 +26,7 @@ use serde_json::Value;
 const STATE_BUCKET: &str = "tf-test-state";
 const CREATED_LOG_BUCKET: &str = "tf-test-logs";
 const EXISTING_LOG_BUCKET: &str = "tf-existing-logs";
+const OUTPUT_BUCKET: &str = "tf-test-output";
 /// moto's account.
 const ACCOUNT: &str = "123456789012";
 
@@ -151,7 +152,8 @@ fn both(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
-/// infra/'s .tf files (and modules), without local state, lock file or user variables.
+/// infra/'s .tf files (and modules) and its provider lock file, without local state or
+/// user variables: `init` then checks the providers against the committed hashes.
 fn copy_configuration(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -161,7 +163,7 @@ fn copy_configuration(from: &Path, to: &Path) {
             if name != ".terraform" {
                 copy_configuration(&path, &to.join(&name));
             }
-        } else if name.ends_with(".tf") {
+        } else if name.ends_with(".tf") || name == ".terraform.lock.hcl" {
             std::fs::copy(&path, to.join(&name)).unwrap();
         }
     }
@@ -271,14 +273,60 @@ async fn the_stack_applies_replans_clean_runs_and_destroys() {
     assert_eq!(delivery["Principal"]["Service"], "delivery.logs.amazonaws.com");
     assert_eq!(delivery["Condition"]["StringEquals"]["aws:SourceAccount"], ACCOUNT);
     assert_eq!(delivery["Condition"]["StringEquals"]["s3:x-amz-acl"], "bucket-owner-full-control");
-    statement(&logs_policy, "LogDeliveryAclCheck");
-    for policy in [&logs_policy, &bucket_policy(&s3, STATE_BUCKET).await] {
+    let source_arn = format!("arn:aws:logs:us-east-1:{ACCOUNT}:*");
+    assert_eq!(delivery["Condition"]["ArnLike"]["aws:SourceArn"], source_arn.as_str());
+    let acl_check = statement(&logs_policy, "LogDeliveryAclCheck");
+    assert_eq!(acl_check["Condition"]["ArnLike"]["aws:SourceArn"], source_arn.as_str());
+    // Every other writer is denied: the Deny applies unless the writer is one of the
+    // delivery services or the region's ELB account.
+    let others = statement(&logs_policy, "DenyWritesExceptLogDelivery");
+    assert_eq!((&others["Effect"], &others["Action"]), (&"Deny".into(), &"s3:PutObject".into()));
+    assert_eq!(
+        (&others["Principal"], &others["Resource"]),
+        (&"*".into(), &format!("arn:aws:s3:::{CREATED_LOG_BUCKET}/*").into())
+    );
+    let mut services: Vec<&str> = others["Condition"]["StringNotEquals"]["aws:PrincipalServiceName"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    services.sort();
+    assert_eq!(services, ["delivery.logs.amazonaws.com", "logdelivery.elasticloadbalancing.amazonaws.com"]);
+    assert_eq!(others["Condition"]["StringNotEquals"]["aws:PrincipalAccount"], "127311923021");
+    let state_policy = bucket_policy(&s3, STATE_BUCKET).await;
+    for policy in [&logs_policy, &state_policy] {
         let tls = statement(policy, "DenyInsecureTransport");
         assert_eq!(
-            (&tls["Effect"], &tls["Condition"]["Bool"]["aws:SecureTransport"]),
-            (&"Deny".into(), &"false".into())
+            (&tls["Effect"], &tls["Action"], &tls["Condition"]["Bool"]["aws:SecureTransport"]),
+            (&"Deny".into(), &"s3:*".into(), &"false".into()),
+            "every action, not a list of some"
         );
     }
+    // The policy documents: written by the deploying principal only (moto's caller, an
+    // IAM user: its ARN as is; an assumed role's would be resolved to the role's).
+    let documents = statement(&state_policy, "DenyPolicyWritesExceptDeployer");
+    assert_eq!(documents["Effect"], "Deny");
+    assert_eq!(documents["Resource"], format!("arn:aws:s3:::{STATE_BUCKET}/policy/*").as_str());
+    let writes = documents["Action"].as_array().unwrap();
+    assert!(
+        writes.contains(&"s3:PutObject".into()) && writes.contains(&"s3:DeleteObject".into()),
+        "{writes:?}"
+    );
+    let deployer = &resource(&resources, "data.aws_caller_identity.current")["arn"];
+    assert!(deployer.as_str().is_some_and(|arn| arn.ends_with(":user/moto")), "{deployer}");
+    assert_eq!(&documents["Condition"]["ArnNotEquals"]["aws:PrincipalArn"], deployer);
+    // The processor's role: its own account's logs by default, versioned reads, and a
+    // ListBucket that does not depend on s3:prefix (GetObject requests carry none).
+    let role_policy: Value = serde_json::from_str(
+        resource(&resources, "module.processor.aws_iam_role_policy.function")["policy"].as_str().unwrap(),
+    )
+    .unwrap();
+    let read = statement(&role_policy, "ReadLogs");
+    assert_eq!(read["Resource"], format!("arn:aws:s3:::{CREATED_LOG_BUCKET}/AWSLogs/{ACCOUNT}/*").as_str());
+    assert!(read["Action"].as_array().unwrap().contains(&"s3:GetObjectVersion".into()), "{read}");
+    assert!(statement(&role_policy, "FindLogsAndMarkers").get("Condition").is_none());
+    assert_eq!(notification["lambda_function"][0]["filter_prefix"], format!("AWSLogs/{ACCOUNT}/").as_str());
 
     // 2. The poller's real binary, in the environment Terraform gave it, scales its group.
     create_launch_template(&config, "tf-lt").await;
@@ -313,7 +361,10 @@ async fn the_stack_applies_replans_clean_runs_and_destroys() {
         .await
         .unwrap();
     let bucket_var = format!("-var=log_bucket_name={EXISTING_LOG_BUCKET}");
-    let existing = [var_file.as_str(), "-var=create_log_bucket=false", &bucket_var];
+    // With the normalized output, in a bucket of its own (the processor writes it in 4.).
+    s3.create_bucket().bucket(OUTPUT_BUCKET).send().await.unwrap();
+    let output_var = format!("-var=output_uri=s3://{OUTPUT_BUCKET}/normalized/");
+    let existing = [var_file.as_str(), "-var=create_log_bucket=false", &bucket_var, &output_var];
     stack.ok(&[&["apply", "-input=false", "-auto-approve"], &existing[..]].concat());
     stack.assert_clean_plan(&existing);
     let their_notification = || async {
@@ -330,7 +381,7 @@ async fn the_stack_applies_replans_clean_runs_and_destroys() {
     let rule = resource(&resources, "aws_cloudwatch_event_rule.log_objects[0]");
     let pattern: Value = serde_json::from_str(rule["event_pattern"].as_str().unwrap()).unwrap();
     assert_eq!(pattern["detail"]["bucket"]["name"][0], EXISTING_LOG_BUCKET);
-    assert_eq!(pattern["detail"]["object"]["key"][0]["wildcard"], "AWSLogs/*.gz");
+    assert_eq!(pattern["detail"]["object"]["key"][0]["wildcard"], format!("AWSLogs/{ACCOUNT}/*.gz").as_str());
     assert_eq!(resource(&resources, "aws_cloudwatch_event_target.log_objects[0]")["arn"], processor_arn);
     resource(&resources, "aws_lambda_permission.processor_events[0]");
     assert!(!resources.iter().any(|(a, _)| a.starts_with("aws_s3_bucket_notification")));
@@ -365,6 +416,18 @@ async fn the_stack_applies_replans_clean_runs_and_destroys() {
     assert!(!markers.contents().is_empty(), "no idempotency marker written");
     for marker in markers.contents() {
         let arn = format!("arn:aws:s3:::{STATE_BUCKET}/{}", marker.key().unwrap());
+        assert!(iam_match(&granted, &arn), "{arn} is outside the role's grant {granted}");
+    }
+    // The output grant is exactly <prefix>/*, in this account only; what the processor
+    // wrote lies inside it.
+    let output = statement(&role_policy, "NormalizedOutput");
+    let granted = output["Resource"].as_str().unwrap().to_owned();
+    assert_eq!(granted, format!("arn:aws:s3:::{OUTPUT_BUCKET}/normalized/*"));
+    assert_eq!(output["Condition"]["StringEquals"]["s3:ResourceAccount"], ACCOUNT);
+    let written = s3.list_objects_v2().bucket(OUTPUT_BUCKET).send().await.unwrap();
+    assert!(!written.contents().is_empty(), "no normalized output written");
+    for object in written.contents() {
+        let arn = format!("arn:aws:s3:::{OUTPUT_BUCKET}/{}", object.key().unwrap());
         assert!(iam_match(&granted, &arn), "{arn} is outside the role's grant {granted}");
     }
 
@@ -439,6 +502,13 @@ fn every_variable_validation_shows_its_message() {
             r#"state_bucket_name = "shared-bucket"
             log_bucket_name = "shared-bucket"
             log_prefix = "log-processor/alb/"
+            {valid_pollers}"#
+        ),
+        // Normalized output written where the policy documents are.
+        format!(
+            r#"state_bucket_name = "state-bucket"
+            log_bucket_name = "log-bucket"
+            output_uri = "s3://state-bucket/normalized"
             {valid_pollers}"#
         ),
         // Pollers: badly keyed, without groups; an output location that is a whole bucket.
