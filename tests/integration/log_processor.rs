@@ -15,6 +15,12 @@ const LOAD_BALANCER: &str = "app/shop-alb/50dc6c495c0c9188";
 /// 2026-11-30T12:00:00Z, the first minute of the fixture.
 const MINUTE_0: i64 = 1_796_040_000;
 
+/// The processors' clock: an hour after the fixtures' first minute, so that their datums
+/// stay inside CloudWatch's window (two weeks back, two hours ahead) whenever this runs.
+fn fixture_now() -> i64 {
+    MINUTE_0 + 3600
+}
+
 fn event(name: &str, request_id: &str) -> LambdaEvent<Value> {
     let payload =
         serde_json::from_slice(&std::fs::read(fixture(&format!("events/{name}"))).unwrap()).unwrap();
@@ -92,6 +98,7 @@ fn processor_config() -> ProcessorConfig {
 
 fn processor(s: &Setup) -> Processor<S3Objects> {
     Processor::new(S3Objects::new(s.clients.s3.clone()), &s.clients, processor_config())
+        .with_clock(fixture_now)
 }
 
 #[tokio::test]
@@ -247,14 +254,16 @@ async fn a_takeover_publishes_only_the_batches_not_yet_published() {
         S3Objects::new(s.clients.s3.clone()),
         &Clients::new(&config, false),
         processor_config(),
-    );
+    )
+    .with_clock(fixture_now);
     let error = failing.process_object(&object, "first", None).await.unwrap_err();
     assert!(error.to_string().contains("AccessDenied") && !error.retryable(), "{error}");
     assert_eq!(proxy.injected().len(), 1);
 
     // The next delivery takes over from the failed marker and sends the second batch only.
     let clients = Clients::new(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await, false);
-    let retry = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config());
+    let retry = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config())
+        .with_clock(fixture_now);
     let outcome = retry.process_object(&object, "second", None).await.unwrap();
     assert!(matches!(outcome, ObjectOutcome::Processed { records: 70, .. }), "{outcome:?}");
     assert_eq!(
@@ -291,7 +300,8 @@ async fn emf_mode_publishes_without_api_calls_and_still_once() {
     let s = setup().await;
     let config = ProcessorConfig { metrics_mode: log_processor::MetricsMode::Emf, ..processor_config() };
     let clients = Clients::new(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await, false);
-    let processor = Processor::new(S3Objects::new(clients.s3.clone()), &clients, config);
+    let processor =
+        Processor::new(S3Objects::new(clients.s3.clone()), &clients, config).with_clock(fixture_now);
     let first = processor.handle(event("s3-object-created.json", "r1")).await.unwrap();
     assert_eq!(first["objects"][0]["result"], "processed", "{first}");
     let again = processor.handle(event("s3-object-created.json", "r2")).await.unwrap();
@@ -305,7 +315,8 @@ async fn normalized_records_are_written_as_gzip_ndjson_under_the_output_prefix()
     let s = setup().await;
     let config =
         ProcessorConfig { output: Some("s3://alb-logs/normalized".parse().unwrap()), ..processor_config() };
-    let processor = Processor::new(S3Objects::new(s.clients.s3.clone()), &s.clients, config);
+    let processor =
+        Processor::new(S3Objects::new(s.clients.s3.clone()), &s.clients, config).with_clock(fixture_now);
     let summary = processor.handle(event("s3-object-created.json", "r1")).await.unwrap();
     assert_eq!(summary["objects"][0]["result"], "processed", "{summary}");
     let listed = s.clients.s3.list_objects_v2().bucket(BUCKET).prefix("normalized/").send().await.unwrap();
@@ -387,7 +398,8 @@ async fn a_lost_reply_to_put_metric_data_is_not_retried_and_only_that_batch_is_s
         &proxy.sdk_config(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await),
         false,
     );
-    let failing = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config());
+    let failing = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config())
+        .with_clock(fixture_now);
     let error = failing.process_object(&object, "first", None).await.unwrap_err();
     assert!(
         matches!(error, ObjectError::Publish { batch: 0, total: 2, source: PublishError::Ambiguous(_) }),
@@ -407,7 +419,8 @@ async fn a_lost_reply_to_put_metric_data_is_not_retried_and_only_that_batch_is_s
 
     // The redelivery sends that batch again, and the other one, and reports the resend.
     let clients = Clients::new(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await, false);
-    let retry = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config());
+    let retry = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config())
+        .with_clock(fixture_now);
     let outcome = retry.process_object(&object, "second", None).await.unwrap();
     assert!(
         matches!(outcome, ObjectOutcome::Processed { records: 70, ambiguous_publishes: 1, .. }),
@@ -441,7 +454,8 @@ async fn a_throttled_publish_is_retried_by_the_sdk_and_counted_once() {
         &proxy.sdk_config(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await),
         false,
     );
-    let processor = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config());
+    let processor = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config())
+        .with_clock(fixture_now);
     let outcome = processor.process_object(&object, "r1", None).await.unwrap();
     assert!(matches!(outcome, ObjectOutcome::Processed { ambiguous_publishes: 0, .. }), "{outcome:?}");
     assert_eq!(proxy.injected().len(), 1);
@@ -463,7 +477,8 @@ async fn a_failed_read_leaves_no_normalized_output() {
     s.clients.s3.put_object().bucket(BUCKET).key(key).body(cut.into()).send().await.unwrap();
     let config =
         ProcessorConfig { output: Some("s3://alb-logs/normalized".parse().unwrap()), ..processor_config() };
-    let processor = Processor::new(S3Objects::new(s.clients.s3.clone()), &s.clients, config);
+    let processor =
+        Processor::new(S3Objects::new(s.clients.s3.clone()), &s.clients, config).with_clock(fixture_now);
 
     let error = processor.process_object(&ObjectRef::new(BUCKET, key), "r1", None).await.unwrap_err();
     assert!(matches!(error, log_processor::ObjectError::Read(_)), "{error}");
@@ -480,7 +495,8 @@ async fn routes_publish_request_counts_per_route() {
     let s = setup().await;
     let routes = log_processor::routes::Routes::parse("/api=api,/=home", 20).unwrap();
     let config = ProcessorConfig { routes, ..processor_config() };
-    let processor = Processor::new(S3Objects::new(s.clients.s3.clone()), &s.clients, config);
+    let processor =
+        Processor::new(S3Objects::new(s.clients.s3.clone()), &s.clients, config).with_clock(fixture_now);
     let summary = processor.handle(event("s3-object-created.json", "r1")).await.unwrap();
     assert_eq!(summary["objects"][0]["result"], "processed", "{summary}");
     let mut counted = Vec::new();
@@ -523,7 +539,8 @@ async fn log_formats_name_the_format_of_keys_under_a_prefix() {
         formats: vec![("forced/".into(), log_processor::Format::Elb)],
         ..processor_config()
     };
-    let forcing = Processor::new(S3Objects::new(s.clients.s3.clone()), &s.clients, config);
+    let forcing =
+        Processor::new(S3Objects::new(s.clients.s3.clone()), &s.clients, config).with_clock(fixture_now);
     let outcome =
         forcing.process_object(&ObjectRef::new(BUCKET, "forced/a.log.gz"), "r1", None).await.unwrap();
     let ObjectOutcome::Processed { format, records, .. } = outcome else { panic!("{outcome:?}") };
@@ -544,7 +561,8 @@ async fn vpc_flow_metrics_per_interface_when_asked() {
     let s = &s;
     let interface_dimensions = |vpc_interface_dimension| {
         let config = ProcessorConfig { vpc_interface_dimension, state: None, ..processor_config() };
-        let processor = Processor::new(S3Objects::new(s.clients.s3.clone()), &s.clients, config);
+        let processor =
+            Processor::new(S3Objects::new(s.clients.s3.clone()), &s.clients, config).with_clock(fixture_now);
         async move {
             processor.process_object(&ObjectRef::new(BUCKET, key), "r", None).await.unwrap();
             let listed = s
@@ -605,7 +623,8 @@ async fn a_stale_in_progress_marker_is_taken_over_and_a_fresh_one_is_busy() {
 
     leave(now - 1_000).await; // older than the default 900 s
     let clients = Clients::new(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await, false);
-    let taking_over = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config());
+    let taking_over = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config())
+        .with_clock(fixture_now);
     let outcome = taking_over.process_object(&object, "third", None).await.unwrap();
     assert!(matches!(outcome, ObjectOutcome::Processed { records: 70, .. }), "{outcome:?}");
     assert_eq!(clients.calls.by_operation().get("PutMetricData"), Some(&1), "only the second batch");

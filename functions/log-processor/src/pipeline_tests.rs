@@ -214,7 +214,10 @@ impl World {
                 .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
                 .build(),
         );
-        let mut processor = Processor::with_parts(OneObject, sink, Some(store), s3, config);
+        // The log's own time (2026-11-30T12:00-13:09Z), not the real one: its datums stay
+        // inside CloudWatch's window whenever this runs.
+        let mut processor = Processor::with_parts(OneObject, sink, Some(store), s3, config)
+            .with_clock(|| 1_796_040_000 + 7200);
         if let Some(out) = emf {
             processor = processor.with_emf_output(out);
         }
