@@ -499,9 +499,20 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
         let already = progress.published_batches;
         let mut ambiguous_publishes = 0;
         let batch_count = match self.config.metrics_mode {
-            // One batch: written to stdout at once, no call to fail half-way.
+            // One batch, written to stdout, under the same protocol as a PutMetricData
+            // batch: recorded in flight first, so that a death, a failed write or a failed
+            // final marker write leaves it for the next delivery to write again and report.
             MetricsMode::Emf => {
                 if already == 0 {
+                    let left = progress.in_flight.filter(|f| f.batch == 0);
+                    let sending = Progress {
+                        published_batches: 0,
+                        in_flight: Some(InFlight { batch: 0, ambiguous: false }),
+                    };
+                    if let (Some(held), Some(markers)) = (held.as_deref_mut(), &self.markers) {
+                        markers.update(held, MarkerStatus::InProgress, sending, unix_now()).await?;
+                        *progress = sending;
+                    }
                     let (metrics, late) =
                         shared::metrics::screen(summary.metrics.clone(), Some((self.clock)()));
                     datums_published = metrics.len();
@@ -511,10 +522,17 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
                         text.push_str(&record.to_string());
                         text.push('\n');
                     }
-                    // A failed write fails the object (not marked done): its metrics are
-                    // not out, and a redelivery writes them.
+                    if let Some(left) = left {
+                        ambiguous_publishes += 1;
+                        self.report_ambiguous_publish(object, version, left, held.as_deref());
+                    }
+                    // Part of it may be out when the write fails: left in flight, ambiguous.
                     let mut out = self.emf_out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(ObjectError::Emf)?;
+                    if let Err(error) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                        progress.in_flight = Some(InFlight { batch: 0, ambiguous: true });
+                        return Err(ObjectError::Emf(error));
+                    }
+                    *progress = Progress { published_batches: 1, in_flight: None };
                 }
                 1
             }

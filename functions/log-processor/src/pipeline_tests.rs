@@ -440,7 +440,7 @@ fn emf_out(writer: &EmfWriter) -> EmfOut {
 }
 
 #[tokio::test]
-async fn an_emf_write_that_fails_fails_the_object_and_the_redelivery_writes_the_records_once() {
+async fn an_emf_write_that_fails_fails_the_object_and_the_redelivery_writes_the_records_again_reported() {
     let world = World::default();
     let broken = EmfWriter { broken: true, ..EmfWriter::default() };
     let error = failed(world.invoke_emf(emf_out(&broken)).await);
@@ -448,8 +448,9 @@ async fn an_emf_write_that_fails_fails_the_object_and_the_redelivery_writes_the_
     assert!(!error.retryable());
     assert_ne!(world.marker().status, MarkerStatus::Done, "marked done with nothing written");
 
+    // Part of it may have been written before the write failed: written again, reported.
     let working = EmfWriter::default();
-    assert_eq!(ambiguous_publishes(world.invoke_emf(emf_out(&working)).await), 0);
+    assert_eq!(ambiguous_publishes(world.invoke_emf(emf_out(&working)).await), 1);
     let records = String::from_utf8(working.written.lock().unwrap().clone()).unwrap();
     assert!(records.lines().count() > 0 && records.lines().all(|l| l.contains("\"_aws\"")), "{records}");
     assert_eq!(world.marker().status, MarkerStatus::Done);
@@ -460,4 +461,23 @@ async fn an_emf_write_that_fails_fails_the_object_and_the_redelivery_writes_the_
         Ended::Returned(Ok(ObjectOutcome::Duplicate { .. }))
     ));
     assert!(again.written.lock().unwrap().is_empty());
+}
+
+/// EMF mode: an invocation that dies after writing its records (before the final marker
+/// write) leaves them in flight; the next delivery writes them again and reports it.
+#[tokio::test]
+async fn emf_records_written_before_a_death_are_written_again_and_reported() {
+    let world = World::default();
+    let first = EmfWriter::default();
+    // Writes: 0 the claim, 1 in flight, 2 done: die just before the last.
+    let died = world.run(&[], &[(2, Save::DieBefore)], Some(emf_out(&first))).await;
+    assert!(matches!(died, Ended::Died));
+    assert!(!first.written.lock().unwrap().is_empty());
+    let marker = world.marker();
+    assert_eq!(marker.in_flight, Some(InFlight { batch: 0, ambiguous: false }), "{marker:?}");
+
+    let second = EmfWriter::default();
+    assert_eq!(ambiguous_publishes(world.invoke_emf(emf_out(&second)).await), 1);
+    assert_eq!(*second.written.lock().unwrap(), *first.written.lock().unwrap(), "the same records");
+    assert_eq!(world.marker().status, MarkerStatus::Done);
 }
