@@ -57,7 +57,7 @@ check-infra: setup
 lint: $(CARGO_DENY)
 	cargo fmt --all --check
 	cargo clippy --locked --workspace --all-targets -- -D warnings
-	$(CARGO_DENY) --locked check bans licenses sources
+	$(CARGO_DENY) --locked check --hide-inclusion-graph bans licenses sources
 
 # Supply chain (deny.toml): licenses, crate sources and bans in `make lint`. cargo-deny is
 # built from crates.io at a pinned version into .tools/ (the versioned directory is the
