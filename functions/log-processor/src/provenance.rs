@@ -185,4 +185,82 @@ mod tests {
         }
         assert!(screened.skipped_datums > 0, "{screened:?}");
     }
+
+    /// The whole object path (read, screen, check, batch, publish) with a fixed clock: one
+    /// object holding a good line, a line two months old, one for another load balancer
+    /// and one with a forged dimension publishes the good line's datums alone and says
+    /// why the others were left out.
+    #[tokio::test]
+    async fn an_object_publishes_only_what_cloudwatch_accepts_and_the_key_vouches_for() {
+        use std::sync::{Arc, Mutex};
+
+        use shared::AwsError;
+        use shared::metrics::PublishError;
+
+        use crate::{ObjectOutcome, ObjectRef, ObjectSource, OpenedObject, Processor, ProcessorConfig};
+
+        struct Log(Vec<u8>);
+        impl ObjectSource for Log {
+            async fn open(&self, _object: &ObjectRef) -> Result<Option<OpenedObject>, AwsError> {
+                let body = Box::new(std::io::Cursor::new(self.0.clone()));
+                Ok(Some(OpenedObject { body, etag: None, version_id: None }))
+            }
+        }
+        #[derive(Clone, Default)]
+        struct Recorded(Arc<Mutex<Vec<Datum>>>);
+        impl crate::MetricsSink for Recorded {
+            async fn put(&self, _namespace: &str, batch: &[Datum]) -> Result<(), PublishError> {
+                self.0.lock().unwrap().extend_from_slice(batch);
+                Ok(())
+            }
+        }
+
+        let fixture = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/logs/alb.log"));
+        let good = fixture.lines().next().unwrap();
+        let ours = "app/shop-alb/50dc6c495c0c9188";
+        let old = good.replace("2026-11-30T12:00:01", "2026-10-01T12:00:01");
+        let other = good.replace(ours, "app/other/1");
+        let forged = good.replace(ours, "app/shop-alb/50dc6c495c0c9188\x1eAutoScalingGroupName\x1fweb");
+        let log = [good, &old, &other, &forged].join("\n").into_bytes();
+
+        let recorded = Recorded::default();
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .build(),
+        );
+        let processor = Processor::with_parts(
+            Log(log),
+            recorded.clone(),
+            None::<shared::store::JsonStore>,
+            s3,
+            ProcessorConfig::default(),
+        )
+        // 2026-11-30T12:30Z, half an hour after the good line.
+        .with_clock(|| 1_796_041_800);
+        let outcome = processor.process_object(&ObjectRef::new("logs", ALB_KEY), "test", None).await.unwrap();
+        let ObjectOutcome::Processed { records, datums_published, screened, .. } = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(records, 4);
+        let published = recorded.0.lock().unwrap().clone();
+        assert_eq!(published.len(), datums_published);
+        assert!(!published.is_empty());
+        for datum in &published {
+            assert_eq!(datum.dimensions["LoadBalancer"], ours, "{datum:?}");
+            assert!(datum.dimensions.keys().all(|k| k == "LoadBalancer" || k == "TargetGroup"), "{datum:?}");
+            assert_eq!(datum.timestamp, 1_796_040_000, "{datum:?}");
+        }
+        let reasons: Vec<&str> = screened.reasons.keys().copied().collect();
+        assert_eq!(
+            reasons,
+            [
+                "a dimension name the format does not publish",
+                "a load balancer or bucket other than the one the key names",
+                "timestamp older than CloudWatch's 14 days",
+            ],
+            "{screened:?}"
+        );
+        println!("published {datums_published} datums; left out {screened:?}");
+    }
 }
