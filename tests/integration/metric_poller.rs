@@ -39,10 +39,26 @@ fn write_policy(dir: &Path, groups: &[String]) -> PathBuf {
 /// One enabled group (bounds 1..20) at `desired`, a policy scaling it on `Test/App` `Load`
 /// with `target`, and a datapoint of `value` 20 s ago; returns the policy's path.
 async fn one_group(s: &Setup, name: &'static str, desired: i32, target: &str, value: f64) -> PathBuf {
+    one_group_with(s, name, desired, target, value, "").await
+}
+
+/// With `extra` policy fields (`, "field": value`).
+async fn one_group_with(
+    s: &Setup,
+    name: &'static str,
+    desired: i32,
+    target: &str,
+    value: f64,
+    extra: &str,
+) -> PathBuf {
     create_group(&s.config, "lt", GroupSpec { name, min: 1, max: 20, desired, tags: tags(&[ENABLED]) }).await;
     put_metric(&s.config, "Load", name, value, SystemTime::now() - Duration::from_secs(20)).await;
-    write_policy(&s.dir, &[policy_group(name, "Load", target, "")])
+    write_policy(&s.dir, &[policy_group(name, "Load", target, extra)])
 }
+
+/// No warmup: the tests that use it are about windows, restarts and edits, and scale in
+/// right after a scale-out, which a warmup (by default boot + the metric's delay) holds.
+const NO_WARMUP: &str = r#", "instance_warmup_seconds": 0"#;
 
 fn poller(setup: &Setup, policy: &Path, prefix: &str) -> AwsPoller {
     let config = PollerConfig {
@@ -87,7 +103,7 @@ async fn scales_through_ticks_with_stabilization_and_leaves_other_groups_alone()
     let policy = write_policy(
         &s.dir,
         &[
-            policy_group("web", "Load", r#"{"average": 50}"#, ""),
+            policy_group("web", "Load", r#"{"average": 50}"#, NO_WARMUP),
             policy_group("paused", "Load", r#"{"average": 50}"#, ""),
             policy_group("dry", "Load", r#"{"average": 50}"#, r#", "dry_run": true"#),
             policy_group("untagged", "Load", r#"{"average": 50}"#, ""),
@@ -173,7 +189,7 @@ async fn two_pollers_at_the_same_moment_only_one_acts() {
 #[tokio::test]
 async fn state_survives_a_restart_and_the_down_window_still_holds() {
     let s = setup().await;
-    let policy = one_group(&s, "svc", 2, r#"{"average": 50}"#, 150.0).await;
+    let policy = one_group_with(&s, "svc", 2, r#"{"average": 50}"#, 150.0, NO_WARMUP).await;
     {
         let first = poller(&s, &policy, "restart");
         let tick = first.tick_with_lease("first", at(0), 60).await.unwrap();
@@ -239,11 +255,11 @@ async fn an_interrupted_change_is_reconciled_from_the_groups_actual_capacity() {
 #[tokio::test]
 async fn a_policy_edit_takes_effect_and_a_bad_edit_keeps_the_last_valid_policy() {
     let s = setup().await;
-    let policy = one_group(&s, "svc", 2, r#"{"average": 50}"#, 100.0).await;
+    let policy = one_group_with(&s, "svc", 2, r#"{"average": 50}"#, 100.0, NO_WARMUP).await;
     let poller = poller(&s, &policy, "edit");
     assert_eq!(poller.tick_with_lease("p", at(0), 60).await.unwrap().groups[0].desired, 4);
     // A new target: 100 % at target 25 on 4 asks for 16; the rate limit allows 8 (4 + 4).
-    write_policy(&s.dir, &[policy_group("svc", "Load", r#"{"average": 25}"#, "")]);
+    write_policy(&s.dir, &[policy_group("svc", "Load", r#"{"average": 25}"#, NO_WARMUP)]);
     assert_eq!(poller.tick_with_lease("p", at(20), 60).await.unwrap().groups[0].desired, 8);
     // A broken edit: reported, the last valid policy stays in force.
     std::fs::write(&policy, r#"{"groups": [{"name": "svc"}]}"#).unwrap();

@@ -173,6 +173,25 @@ pub trait StateStore {
     fn release_lease(&self, owner: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// A store shared by reference: two pollers over one state, as two invocations are.
+impl<T: StateStore + Sync> StateStore for &T {
+    async fn load(&self) -> Result<(PollerState, Version), StoreError> {
+        (**self).load().await
+    }
+
+    async fn save(&self, state: &PollerState, version: &Version) -> Result<Version, StoreError> {
+        (**self).save(state, version).await
+    }
+
+    async fn acquire_lease(&self, owner: &str, now: i64, ttl: i64) -> Result<bool, StoreError> {
+        (**self).acquire_lease(owner, now, ttl).await
+    }
+
+    async fn release_lease(&self, owner: &str) -> Result<(), StoreError> {
+        (**self).release_lease(owner).await
+    }
+}
+
 /// State in S3 (`STATE_URI`).
 #[derive(Clone, Debug)]
 pub struct S3State {

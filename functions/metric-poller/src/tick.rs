@@ -1054,6 +1054,69 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn the_global_dry_run_switch_decides_and_changes_nothing() {
+        let groups = ScriptedGroups::new(group(2, 20));
+        let load = Load(Mutex::new(200.0));
+        let config = PollerConfig { dry_run: true, ..PollerConfig::default() };
+        let poller = poller_with(&groups, &load, "", config, MemoryState::default());
+        let outcome = tick_at(&poller, 0).await;
+        // The policy itself does not ask for a dry run: the switch alone holds the change.
+        assert_eq!(
+            (outcome.action, outcome.current, outcome.desired),
+            (Action::DryRun, 2, 6),
+            "{}",
+            outcome.reason
+        );
+        assert!(groups.set_calls().is_empty());
+        let state = poller.state.load().await.unwrap().0;
+        assert!(state.groups.get("svc").is_none_or(|g| g.history.scale_events.is_empty()));
+    }
+
+    async fn leased_tick(
+        poller: &Poller<&ScriptedGroups, &Load, &MemoryState, StaticPolicy>,
+        owner: &str,
+        offset: u64,
+    ) -> TickSummary {
+        poller.tick_with_lease(owner, at(offset), 60).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_new_lease_holder_acts_on_the_state_its_predecessor_left() {
+        let groups = ScriptedGroups::new(group(2, 20));
+        let load = Load(Mutex::new(50.0));
+        let store = MemoryState::default();
+        let a = poller_with(&groups, &load, "", PollerConfig::default(), &store);
+        let b = poller_with(&groups, &load, "", PollerConfig::default(), &store);
+        assert_eq!(leased_tick(&a, "a", 0).await.mode, Mode::Act);
+        // B observes while A holds the lease, and reads the state as it is then.
+        assert_eq!(leased_tick(&b, "b", 5).await.mode, Mode::ObserveOnly);
+        *load.0.lock().unwrap() = 200.0;
+        let scaled = leased_tick(&a, "a", 10).await.groups.remove(0);
+        assert_eq!((scaled.action, scaled.desired), (Action::Scaled, 6));
+        a.release_lease("a").await;
+
+        // B takes over after the rate period: it must see A's change as A's (not someone
+        // else's) and its 4 instances as warming, and scale on from there: the 2 serving
+        // at 200 % need 8.
+        let summary = leased_tick(&b, "b", 30).await;
+        assert_eq!(summary.mode, Mode::Act);
+        let outcome = &summary.groups[0];
+        assert_eq!(
+            (outcome.action, outcome.current, outcome.desired),
+            (Action::Scaled, 6, 8),
+            "{}",
+            outcome.reason
+        );
+        assert_eq!(outcome.explanation.external_change, None, "{}", outcome.reason);
+        let state = store.load().await.unwrap().0.groups["svc"].clone();
+        let events: Vec<(i64, i32)> =
+            state.history.scale_events.iter().map(|e| (e.time - T0 as i64, e.change)).collect();
+        assert_eq!(events, [(10, 4), (30, 2)], "both holders' changes, each once");
+        assert!(state.history.external_changes.is_empty());
+        assert_eq!(groups.set_calls(), [6, 8]);
+    }
+
     /// Time that passes only when the loop sleeps: the ticks take none.
     struct VirtualClock(Mutex<SystemTime>);
 
