@@ -53,12 +53,22 @@ impl JsonStore {
     /// through [`JsonStore::version_of_corrupt`] for a conditional rebuild.
     pub async fn read<T: DeserializeOwned>(&self, name: &str) -> Result<(Option<T>, Version), StoreError> {
         let key = self.key(name);
-        let output = match self.client.get_object().bucket(&self.bucket).key(&key).send().await {
+        let Some((bytes, version)) = self.read_bytes(&key).await? else { return Ok((None, Version(None))) };
+        let value = serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
+            bucket: self.bucket.clone(),
+            key: key.clone(),
+            source,
+        })?;
+        Ok((Some(value), version))
+    }
+
+    async fn read_bytes(&self, key: &str) -> Result<Option<(Vec<u8>, Version)>, StoreError> {
+        let output = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
             Ok(output) => output,
             Err(err) => {
                 let err = AwsError::from_sdk("GetObject", err);
                 if err.is_code("NoSuchKey") {
-                    return Ok((None, Version(None)));
+                    return Ok(None);
                 }
                 return Err(err.into());
             }
@@ -70,12 +80,7 @@ impl JsonStore {
             .await
             .map_err(|e| AwsError::other("GetObject", format!("reading s3://{}/{key}: {e}", self.bucket)))?
             .into_bytes();
-        let value = serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
-            bucket: self.bucket.clone(),
-            key: key.clone(),
-            source,
-        })?;
-        Ok((Some(value), Version(etag)))
+        Ok(Some((bytes.to_vec(), Version(etag))))
     }
 
     /// The version of an object, whatever its content (to replace a corrupt one).
@@ -105,7 +110,7 @@ impl JsonStore {
             .bucket(&self.bucket)
             .key(&key)
             .content_type("application/json")
-            .body(ByteStream::from(body));
+            .body(ByteStream::from(body.clone()));
         let request = match &expected.0 {
             None => request.if_none_match("*"),
             Some(etag) => request.if_match(etag),
@@ -116,10 +121,16 @@ impl JsonStore {
                 let err = AwsError::from_sdk("PutObject", err);
                 // 412 PreconditionFailed; 409 ConditionalRequestConflict when two
                 // conditional writes race inside S3.
-                if err.is_code("PreconditionFailed") || err.status == Some(412) || err.status == Some(409) {
-                    Err(StoreError::Conflict { bucket: self.bucket.clone(), key })
-                } else {
-                    Err(err.into())
+                if !(err.is_code("PreconditionFailed") || err.status == Some(412) || err.status == Some(409))
+                {
+                    return Err(err.into());
+                }
+                // The SDK retries a write whose reply was lost with the same condition,
+                // which the first attempt, if S3 applied it, now fails: the object then
+                // holds exactly what this write sent, and the write succeeded.
+                match self.read_bytes(&key).await? {
+                    Some((stored, version)) if stored == body => Ok(version),
+                    _ => Err(StoreError::Conflict { bucket: self.bucket.clone(), key }),
                 }
             }
         }

@@ -11,4 +11,5 @@ mod log_processor;
 mod make;
 mod metric_poller;
 mod runtime_loop;
+mod store;
 mod terraform;
