@@ -17,13 +17,14 @@ TF_PLUGIN_DIR ?= $(firstword $(wildcard /opt/tf-plugins))
 export TF_PLUGIN_DIR
 TF_INIT := terraform -chdir=infra init -input=false $(if $(TF_PLUGIN_DIR),-plugin-dir=$(TF_PLUGIN_DIR))
 
-.PHONY: help setup build test check-infra lint demo bench bench-logs fuzz advisories lock-providers mutants deploy-prerequisites deploy plan destroy clean
+.PHONY: help setup build test check-infra lint demo bench bench-control bench-logs fuzz advisories lock-providers mutants deploy-prerequisites deploy plan destroy clean
 
 help:
 	@echo "make demo     run the whole product on a local AWS emulator (moto)"
 	@echo "make test     unit + integration tests (starts its own moto servers)"
 	@echo "make lint     rustfmt, clippy, cargo deny (licenses, sources, bans)"
 	@echo "make bench    engine throughput (criterion), poller API calls per tick against moto, init times"
+	@echo "make bench-control  the engine vs an emulation of AWS target tracking on seeded traces, through CloudWatch's pipeline"
 	@echo "make bench-logs  log-processor vs pigz -dc and GoAccess on a generated 1M-line ALB log (installs both)"
 	@echo "make fuzz     the log parsers and event decoding over 200,000 random inputs each"
 	@echo "make mutants  mutation testing of the engine, the log formats and idempotency (long; not in CI)"
@@ -89,6 +90,10 @@ bench: setup
 
 # pigz and GoAccess come from Debian's packages (as root, or through sudo).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+# A simulation (no AWS, no moto): a few seconds in a debug build. Exits 1 if a target is missed.
+bench-control:
+	cargo run --locked --quiet --package integration-tests --bin bench-control
 
 bench-logs: setup
 	@command -v pigz >/dev/null && command -v goaccess >/dev/null || $(SUDO) apt-get install -y -q pigz goaccess

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use log_processor::config::DEFAULT_MAX_LINE_BYTES;
 use metric_poller::PollerConfig;
+use metric_poller::engine::warmup;
 use metric_poller::policy::{PolicyDocument, PolicyErrors, PolicyFormat, Selector, parse_policy_text};
 use metric_poller::policy_source::PolicyLocation;
 use metric_poller::simulate::cloudwatch::Publication;
@@ -95,12 +96,19 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum PolicyCommand {
-    /// Validate a policy document (JSON, or TOML by extension); list every problem by field path.
+    /// Validate a policy document (JSON, or TOML by extension); list every problem by field
+    /// path, and warn of a warmup shorter than boot plus the metrics' delay.
     #[command(after_help = examples(&[
         ("A JSON policy", "autoscaler policy check policy.json"),
         ("A TOML policy", "autoscaler policy check policy.toml"),
+        ("With the group's measured boot time", "autoscaler policy check policy.json --boot-seconds 95"),
     ]))]
-    Check { file: PathBuf },
+    Check {
+        file: PathBuf,
+        /// Launch to InService of the group's instances, if known (default: the poller's assumption).
+        #[arg(long)]
+        boot_seconds: Option<i64>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -248,7 +256,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             summarize(&files, &format, json, plot.as_deref())
         }
         Command::Logs(LogsCommand::Process { object, json }) => process(&object, json).await,
-        Command::Policy(PolicyCommand::Check { file }) => policy_check(&file),
+        Command::Policy(PolicyCommand::Check { file, boot_seconds }) => policy_check(&file, boot_seconds),
         Command::Simulate(args) => simulate(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "autoscaler", &mut io::stdout());
@@ -273,10 +281,21 @@ fn describe_selector(selector: &Selector) -> String {
     }
 }
 
-fn policy_check(file: &Path) -> Result<ExitCode, Error> {
+fn policy_check(file: &Path, boot_seconds: Option<i64>) -> Result<ExitCode, Error> {
     match read_policy(file)? {
         Ok(document) => {
-            for group in &document.groups {
+            for (i, group) in document.groups.iter().enumerate() {
+                if let Some(configured) = group.instance_warmup_seconds {
+                    let boot = boot_seconds.unwrap_or(warmup::ASSUMED_BOOT_SECONDS);
+                    let delay = warmup::policy_metric_delay(group);
+                    if configured < boot + delay {
+                        eprintln!(
+                            "warning: groups[{i}].instance_warmup_seconds: {configured} s is shorter than boot ({boot} s{}) + the metrics' period and lag ({delay} s) = {} s: new instances would count as serving before their load shows in the metric, and scale-outs can run away; leave it unset to derive it",
+                            if boot_seconds.is_some() { "" } else { ", assumed" },
+                            boot + delay
+                        );
+                    }
+                }
                 let metrics: Vec<&str> = group.metrics.iter().map(|m| m.id.as_str()).collect();
                 let bounds = match (group.min_capacity, group.max_capacity) {
                     (None, None) => "the group's own bounds".to_owned(),

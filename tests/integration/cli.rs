@@ -114,12 +114,31 @@ async fn poll_once_runs_a_tick_against_the_configured_endpoint() {
 
 #[test]
 fn policy_check_accepts_valid_documents_with_a_line_per_group() {
-    for file in ["policies/web.json", "policies/web.toml"] {
+    for file in ["policies/web.json", "policies/web.toml", "policies/predictive.json"] {
         let output = autoscaler().args(["policy", "check"]).arg(fixture(file)).output().unwrap();
         assert!(output.status.success(), "{file}: {}", String::from_utf8_lossy(&output.stderr));
         let text = String::from_utf8(output.stdout).unwrap();
         assert!(text.starts_with("ok: group web: metrics cpu"), "{text}");
     }
+}
+
+#[test]
+fn policy_check_warns_of_a_warmup_shorter_than_boot_and_the_metrics_delay() {
+    let check = |file: &str, extra: &[&str]| {
+        let output = autoscaler().args(["policy", "check"]).arg(fixture(file)).args(extra).output().unwrap();
+        assert!(output.status.success(), "{file}: a warning is not an error");
+        String::from_utf8(output.stderr).unwrap()
+    };
+    // web.json's 60 s against the assumed 180 s boot plus 60 s periods and 90 s lag.
+    let warning = check("policies/web.json", &[]);
+    assert!(
+        warning.contains("groups[0].instance_warmup_seconds: 60 s is shorter than boot (180 s, assumed)"),
+        "{warning}"
+    );
+    let warning = check("policies/web.json", &["--boot-seconds", "30"]);
+    assert!(warning.contains("boot (30 s) + the metrics' period and lag (150 s) = 180 s"), "{warning}");
+    // Left unset, the warmup is derived: nothing to warn of.
+    assert_eq!(check("policies/predictive.json", &[]), "");
 }
 
 #[test]

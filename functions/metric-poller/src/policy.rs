@@ -1016,6 +1016,36 @@ mod tests {
     }
 
     #[test]
+    fn the_predictive_section_and_saturation() {
+        let doc = parse_policy_text(&fixture("predictive.json"), PolicyFormat::Json).unwrap();
+        let web = &doc.groups[0];
+        assert_eq!(web.predictive, Predictive { mode: PredictiveMode::ForecastAndScale, history_days: 14 });
+        assert_eq!((web.metrics[0].saturation, web.metrics[1].saturation), (Some(100.0), None));
+        assert_eq!(web.instance_warmup_seconds, None, "derived when unset");
+        let check = |extra: &str| -> Vec<String> {
+            let json = format!(
+                r#"{{"groups": [{{"name": "a", "metrics": [{{"id": "m", "query": {{"namespace": "N", "metric_name": "M"}},
+                "target": {{"average": 1}}, "saturation": 0}}]{extra}}}]}}"#
+            );
+            parse_policy_text(&json, PolicyFormat::Json)
+                .unwrap_err()
+                .0
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(
+            check(r#", "predictive": {"mode": "always", "history_days": 30, "horizon": 1}"#),
+            [
+                "groups[0].metrics[0].saturation: must be greater than 0",
+                "groups[0].predictive.horizon: unknown field; expected one of mode, history_days",
+                "groups[0].predictive.mode: expected one of off, forecast_only, forecast_and_scale, found \"always\"",
+                "groups[0].predictive.history_days: 30 is out of range 0..=14",
+            ]
+        );
+    }
+
+    #[test]
     fn statistics() {
         for ok in ["Average", "Sum", "p99", "p99.9", "tm90", "IQM", "PR(10:)"] {
             assert!(valid_stat(ok), "{ok}");

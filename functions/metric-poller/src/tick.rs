@@ -591,6 +591,20 @@ impl<G: GroupController, M: MetricsSource, S: StateStore, P: PolicySource> Polle
                 for (name, value) in names.iter().zip(g.metrics.values()) {
                     metrics.push((name, value.unwrap_or(f64::NAN), Unit::None));
                 }
+                // The demand a forecast expects a boot from now (the higher of trend and season).
+                let forecasts: Vec<(String, f64)> = g
+                    .explanation
+                    .metrics
+                    .iter()
+                    .filter_map(|m| {
+                        let demand =
+                            [m.trend_forecast, m.seasonal_forecast].into_iter().flatten().reduce(f64::max)?;
+                        Some((format!("Forecast_{}", m.id), demand))
+                    })
+                    .collect();
+                for (name, demand) in &forecasts {
+                    metrics.push((name, *demand, Unit::None));
+                }
                 println!("{}", shared::emf::record(ns, &[("AutoScalingGroupName", &g.group)], &metrics, ms));
             }
             let tick = [
