@@ -6,21 +6,34 @@ use std::process::Command;
 
 use integration_tests::{temp_dir, workspace_root};
 
-/// `make deploy-prerequisites` with only the environment given (and a PATH without
-/// terraform unless `terraform` is set), against the tfvars file `tfvars`.
+/// Where `program` is on this process's PATH.
+fn which(program: &str) -> std::path::PathBuf {
+    let paths = std::env::var_os("PATH").expect("PATH");
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| panic!("{program} not on PATH"))
+}
+
+/// `make deploy-prerequisites` with only the environment given, against the tfvars file
+/// `tfvars`, and a PATH of only the tools the Makefile runs there (and a stand-in
+/// `terraform` when `terraform` is set), wherever the real terraform is installed.
 fn prerequisites(env: &[(&str, &str)], terraform: bool, tfvars: &Path) -> (bool, String) {
     let home = temp_dir("make-home");
     let bin = temp_dir("make-bin");
+    for tool in ["grep", "cksum", "cut", "id"] {
+        std::os::unix::fs::symlink(which(tool), bin.join(tool)).unwrap();
+    }
     if terraform {
         // Only found, never run.
-        std::os::unix::fs::symlink("/bin/true", bin.join("terraform")).unwrap();
+        std::os::unix::fs::symlink(which("true"), bin.join("terraform")).unwrap();
     }
-    let output = Command::new("make")
+    let output = Command::new(which("make"))
         .args(["--no-print-directory", "-s", "deploy-prerequisites"])
         .arg(format!("TFVARS={}", tfvars.display()))
         .current_dir(workspace_root())
         .env_clear()
-        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .env("PATH", &bin)
         .env("HOME", &home)
         .envs(env.iter().copied())
         .output()
