@@ -852,6 +852,26 @@ mod tests {
         assert_eq!(screened.reasons, reasons);
     }
 
+    /// Counts saturate instead of wrapping (or panicking: tests run with overflow checks).
+    #[test]
+    fn counts_saturate() {
+        let mut histogram = Histogram { zeros: u64::MAX, buckets: BTreeMap::from([(0, u64::MAX)]) };
+        histogram.record(0.0);
+        histogram.record(1.0);
+        assert_eq!(histogram.count(), u64::MAX);
+        let mut screened = Screened { skipped_datums: u64::MAX, ..Screened::default() };
+        screened.skip_datum("why");
+        screened.merge(Screened {
+            skipped_datums: 1,
+            reasons: BTreeMap::from([("why", u64::MAX)]),
+            ..Screened::default()
+        });
+        assert_eq!((screened.skipped_datums, screened.reasons["why"]), (u64::MAX, u64::MAX));
+        // Timestamps at the ends of i64 are judged without overflowing.
+        assert_eq!(check_time(i64::MIN, i64::MAX, WINDOW_MARGIN_SECONDS), Err(Rejection::TooOld));
+        assert_eq!(check_time(i64::MAX, i64::MIN, WINDOW_MARGIN_SECONDS), Err(Rejection::TooFarAhead));
+    }
+
     #[test]
     fn an_analysis_keeps_old_datums_and_says_how_many_are_outside_the_window() {
         let now = now();
