@@ -16,6 +16,10 @@ TFVARS := infra/terraform.tfvars
 TF_PLUGIN_DIR ?= $(firstword $(wildcard /opt/tf-plugins))
 export TF_PLUGIN_DIR
 TF_INIT := terraform -chdir=infra init -input=false $(if $(TF_PLUGIN_DIR),-plugin-dir=$(TF_PLUGIN_DIR))
+# cargo-deny, pinned and built into .tools/ (see `lint`); defined before the rules that
+# name it, as make expands prerequisites when it reads them.
+CARGO_DENY_VERSION := 0.20.2
+CARGO_DENY := .tools/cargo-deny-$(CARGO_DENY_VERSION)/bin/cargo-deny
 
 .PHONY: help setup build test check-infra lint demo bench bench-control bench-logs fuzz advisories lock-providers mutants deploy-prerequisites deploy plan destroy clean
 
@@ -64,8 +68,6 @@ lint: $(CARGO_DENY)
 # built from crates.io at a pinned version into .tools/ (the versioned directory is the
 # stamp). RustSec advisories need the advisory database, which cargo-deny fetches from
 # GitHub: `make advisories` where GitHub is reachable (README, Supply chain).
-CARGO_DENY_VERSION := 0.20.2
-CARGO_DENY := .tools/cargo-deny-$(CARGO_DENY_VERSION)/bin/cargo-deny
 $(CARGO_DENY):
 	cargo install --locked --quiet --root .tools/cargo-deny-$(CARGO_DENY_VERSION) cargo-deny@$(CARGO_DENY_VERSION)
 
