@@ -47,8 +47,11 @@ pub fn plot(runs: &[Run], title: &str, out: &Path) -> Result<(), Error> {
     }
 }
 
+/// A line broken at gaps into segments of (time, value).
+type Segments = Vec<Vec<(i64, f64)>>;
+
 /// Splits a series at gaps (missing data) into segments to draw.
-fn segments(points: impl Iterator<Item = (i64, Option<f64>)>) -> Vec<Vec<(i64, f64)>> {
+fn segments(points: impl Iterator<Item = (i64, Option<f64>)>) -> Segments {
     let mut segments = vec![Vec::new()];
     for (t, v) in points {
         match v {
@@ -88,7 +91,7 @@ where
         .build_cartesian_2d(t_start..t_end, 0.0..metric_max * 1.1)
         .map_err(failed)?;
     chart.configure_mesh().y_desc("metric").x_desc("seconds").draw().map_err(failed)?;
-    let mut series: Vec<(String, Vec<Vec<(i64, f64)>>)> = Vec::new();
+    let mut series: Vec<(String, Segments)> = Vec::new();
     if let Some(engine) = engine {
         for id in &ids {
             let read = segments(engine.ticks.iter().map(|t| (t.time, t.metrics.get(*id).copied().flatten())));

@@ -1,9 +1,23 @@
 //! The metric-poller: finds the Auto Scaling groups it manages, reads their metrics from
 //! CloudWatch in batched calls, decides each group's desired capacity and applies it.
 //!
-//! Decisions are pure ([`engine`]); AWS sits behind the [`GroupController`] and
-//! [`MetricsSource`] traits ([`aws`] implements them over the SDK), so the Lambda
-//! handler, the CLI and the tests all run [`Poller::tick`].
+//! # Layout
+//!
+//! Entry point: `main.rs` builds an [`AwsPoller`] ([`build`]) and hands each EventBridge
+//! invocation to [`Poller::handle`] (`invocation.rs`), which ticks every
+//! `TICK_INTERVAL_SECONDS` until the deadline. I/O sits behind four traits:
+//! [`GroupController`] and [`MetricsSource`] (implemented over the SDK in [`aws`], and over
+//! a simulated group in [`simulate::world`]), [`state::StateStore`] (S3 or memory) and
+//! [`policy_source::PolicySource`] (`POLICY_URI`, or a document in memory).
+//!
+//! One tick ([`Poller::tick`], `tick.rs`): lease -> policy -> list groups ([`discovery`]) ->
+//! one batched read of every metric's recent datapoints -> per group: settle the state
+//! against the group's capacity ([`state::GroupState::settle`]), then [`evaluate::evaluate`]
+//! (datapoint choice in [`reading`], warmup in [`engine::warmup`], forecasts in
+//! [`forecast`], and the pure decision [`engine::decide`]) -> a plan of changes -> intents
+//! written, `SetDesiredCapacity`, outcomes recorded ([`state::GroupState::record_outcome`])
+//! -> state saved. Every policy schema type lives in [`policy`]; the engine depends on it,
+//! never the reverse. The simulator ([`simulate`]) runs this same tick.
 
 pub mod aws;
 pub mod config;

@@ -1131,6 +1131,70 @@ mod tests {
         assert_eq!(groups.set_calls(), [6, 8]);
     }
 
+    /// A constant metric, counting the reads of 5-minute history.
+    #[derive(Default)]
+    struct Seasonal(std::sync::atomic::AtomicU32);
+
+    impl MetricsSource for &Seasonal {
+        async fn datapoints(
+            &self,
+            queries: &[(String, Query)],
+            start: SystemTime,
+            end: SystemTime,
+        ) -> Result<BTreeMap<String, Vec<Datapoint>>, AwsError> {
+            let (start, end) = (unix_seconds(start), unix_seconds(end));
+            Ok(queries
+                .iter()
+                .map(|(id, q)| {
+                    let period = i64::from(q.period_seconds());
+                    if period == forecast::PROFILE_SLOT_SECONDS {
+                        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    let first = start.div_euclid(period) * period;
+                    // One instance at 50 % for each 60-s sample: a Sum over 5 minutes is 250.
+                    let value = if period == forecast::PROFILE_SLOT_SECONDS { 250.0 } else { 50.0 };
+                    (
+                        id.clone(),
+                        (first..end).step_by(period as usize).map(|time| Datapoint { time, value }).collect(),
+                    )
+                })
+                .collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn seasonal_profiles_are_read_at_most_hourly_and_kept_in_the_state() {
+        let groups = ScriptedGroups::new(group(2, 20));
+        let history = Seasonal::default();
+        let text = r#"{"groups": [{"name": "svc", "metrics": [{"id": "m", "query": {"namespace": "App",
+            "metric_name": "Load", "period_seconds": 60}, "target": {"average": 50}}],
+            "predictive": {"mode": "forecast_only", "history_days": 2}}]}"#;
+        let document = crate::policy::parse_policy_text(text, crate::policy::PolicyFormat::Json).unwrap();
+        let poller = Poller::new(
+            &groups,
+            &history,
+            MemoryState::default(),
+            StaticPolicy(std::sync::Arc::new(document)),
+            PollerConfig::default(),
+            None,
+        );
+        let reads = || history.0.load(std::sync::atomic::Ordering::SeqCst);
+        let outcome = poller.tick(at(0), Mode::Act).await.unwrap().groups.remove(0);
+        assert_eq!(reads(), 1);
+        let profile = poller.state.load().await.unwrap().0.groups["svc"].profiles["m"].clone();
+        assert_eq!((profile.built_at, profile.cycle_seconds), (T0 as i64, 86_400));
+        // 250 over five one-minute samples: 50 of demand, one instance's worth at target 50.
+        assert_eq!(outcome.explanation.metrics[0].seasonal_forecast, Some(50.0));
+        assert_eq!(outcome.action, Action::Unchanged, "forecast_only never acts on it");
+        poller.tick(at(600), Mode::Act).await.unwrap();
+        poller.tick(at(3599), Mode::Act).await.unwrap();
+        assert_eq!(reads(), 1, "kept for an hour");
+        poller.tick(at(3600), Mode::Act).await.unwrap();
+        assert_eq!(reads(), 2);
+        let state = poller.state.load().await.unwrap().0;
+        assert_eq!(state.groups["svc"].profiles["m"].built_at, T0 as i64 + 3600);
+    }
+
     /// Time that passes only when the loop sleeps: the ticks take none.
     struct VirtualClock(Mutex<SystemTime>);
 

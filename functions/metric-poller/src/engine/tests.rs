@@ -563,3 +563,148 @@ proptest! {
         prop_assert!(d.desired >= current, "scaled in to {} from {current}", d.desired);
     }
 }
+
+// The rules of issue 11: stale ticks, fallbacks, partial periods, forecasts.
+
+#[test]
+fn a_tick_without_data_records_no_recommendation() {
+    let p = policy(&[("cpu", Target::Average(50.0))]);
+    // A flash crowd asked for 159; the load has left (6 %, asking 20), but data went stale.
+    let history =
+        History { recommendations: vec![Recommendation { time: 0, capacity: 159 }], ..History::default() };
+    let mut h = history;
+    for t in (10..=200).step_by(10) {
+        let d = decide(&p, &observe(159, &[("cpu", None)]), &h, t);
+        assert!(!d.explanation.recorded);
+        assert_eq!(d.desired, 159, "no scale-in without data");
+        h = d.history;
+    }
+    assert_eq!(h.recommendations, [Recommendation { time: 0, capacity: 159 }], "nothing added");
+    // Data returns at 310: the window no longer holds the crowd's 159.
+    let d = decide(&p, &observe(159, &[("cpu", Some(6.0))]), &h, 310);
+    assert!(d.explanation.recorded);
+    assert_eq!(d.desired, 20, "{}", d.explanation.summary);
+}
+
+#[test]
+fn a_fallback_below_the_current_capacity_waits_for_the_down_window_then_follows_the_rate_limit() {
+    let mut p = policy(&[("cpu", Target::Average(50.0))]);
+    p.on_missing_data = OnMissingData { failure_threshold: 3, fallback_capacity: Some(4) };
+    p.behavior.scale_down.policies =
+        vec![RatePolicy { kind: RateKind::Instances, value: 2, period_seconds: 60 }];
+    let mut h =
+        History { recommendations: vec![Recommendation { time: 0, capacity: 20 }], ..History::default() };
+    let mut current = 20;
+    let mut desired_at = Vec::new();
+    for t in (10..=700).step_by(10) {
+        let d = decide(&p, &observe(current, &[("cpu", None)]), &h, t);
+        h = d.history;
+        if d.desired != current {
+            h.record_scaling(t, current, d.desired);
+            desired_at.push((t, d.desired));
+            current = d.desired;
+        }
+    }
+    // Missing since 10 s: nothing moves before 310 s, then 2 instances a minute.
+    assert_eq!(desired_at.first(), Some(&(310, 18)), "{desired_at:?}");
+    assert!(desired_at.windows(2).all(|w| w[1].0 - w[0].0 >= 60 && w[0].1 - w[1].1 == 2), "{desired_at:?}");
+    assert_eq!(current, 6, "310 s to 670 s: seven moves of 2, on the way to 4");
+}
+
+#[test]
+fn a_saturated_utilization_scales_out_faster_unless_an_uncapped_metric_knows_better() {
+    let mut p = unrestricted(policy(&[("cpu", Target::Average(50.0))]));
+    p.metrics[0].saturation = Some(100.0);
+    let d = decide(&p, &observe(10, &[("cpu", Some(100.0))]), &History::default(), 0);
+    assert_eq!(d.desired, 30, "100 % read as 150 %: ratio 3");
+    assert!(d.explanation.summary.contains("saturated"), "{}", d.explanation.summary);
+    // Requests per instance say the demand is 2.2 instances' worth per instance: 22 wins.
+    let mut p = unrestricted(policy(&[("cpu", Target::Average(50.0)), ("rps", Target::PerInstance(100.0))]));
+    p.metrics[0].saturation = Some(100.0);
+    let d = decide(&p, &observe(10, &[("cpu", Some(100.0)), ("rps", Some(2200.0))]), &History::default(), 0);
+    assert_eq!(d.desired, 22, "{}", d.explanation.summary);
+}
+
+#[test]
+fn forecasts_act_only_in_forecast_and_scale_mode() {
+    let mut p = unrestricted(policy(&[("cpu", Target::Average(50.0))]));
+    let mut o = observe(10, &[("cpu", Some(50.0))]);
+    o.signals.insert(
+        "cpu".into(),
+        Signals { trend: Some(800.0), seasonal_demand: Some(700.0), ..Signals::default() },
+    );
+    let d = decide(&p, &o, &History::default(), 0);
+    assert_eq!((d.desired, d.explanation.metrics[0].trend_forecast), (10, Some(800.0)), "off: reported only");
+    p.predictive.mode = PredictiveMode::ForecastOnly;
+    assert_eq!(decide(&p, &o, &History::default(), 0).desired, 10);
+    p.predictive.mode = PredictiveMode::ForecastAndScale;
+    let d = decide(&p, &o, &History::default(), 0);
+    assert_eq!(d.desired, 16, "800 of demand at 50 per instance");
+    assert!(d.explanation.summary.contains("trend forecast asks 16"), "{}", d.explanation.summary);
+}
+
+fn arb_signals() -> impl Strategy<Value = Signals> {
+    (prop::option::of(0.0..1e5f64), prop::option::of(0.0..1e6f64), prop::option::of(0.0..1e6f64)).prop_map(
+        |(scale_out_estimate, trend, seasonal_demand)| Signals {
+            scale_out_estimate,
+            trend,
+            seasonal_demand,
+            reading: String::new(),
+        },
+    )
+}
+
+proptest! {
+    /// Partial periods and forecasts only ever add: with them the decision is never lower
+    /// than without them, and never a scale-in the settled value alone would not make.
+    #[test]
+    fn partial_periods_and_forecasts_never_scale_in(
+        behavior in arb_behavior(), history in arb_history(), signals in arb_signals(),
+        current in 0..300i32, value in prop::option::of(0.0..1e4f64), target in 0.01..1e3f64,
+        per_instance in any::<bool>(), saturated in any::<bool>(),
+    ) {
+        let target = if per_instance { Target::PerInstance(target) } else { Target::Average(target) };
+        let mut p = policy(&[("m", target)]);
+        p.behavior = behavior;
+        p.predictive.mode = PredictiveMode::ForecastAndScale;
+        p.metrics[0].saturation = saturated.then_some(100.0);
+        let plain = observe(current, &[("m", value)]);
+        let mut with = plain.clone();
+        with.signals.insert("m".into(), signals);
+        let without = decide(&p, &plain, &history, 1000);
+        let with = decide(&p, &with, &history, 1000);
+        prop_assert!(with.desired >= without.desired, "{} < {}", with.desired, without.desired);
+        if with.desired < current {
+            prop_assert_eq!(with.desired, without.desired);
+        }
+    }
+
+    /// Whatever the history, a tick with a metric missing records nothing, and the
+    /// fallback respects the scale-down window and the rate limits.
+    #[test]
+    fn a_fallback_never_breaks_stabilization_or_rate_limits(
+        behavior in arb_behavior(), history in arb_history(), current in 0..300i32,
+        fallback in 0..300i32, missing_for in 0..900i64,
+    ) {
+        let mut p = policy(&[("m", Target::Average(50.0))]);
+        p.behavior = behavior;
+        p.on_missing_data = OnMissingData { failure_threshold: 1, fallback_capacity: Some(fallback) };
+        let mut history = history;
+        history.missing_since = Some(1000 - missing_for);
+        let d = decide(&p, &observe(current, &[("m", None)]), &history, 1000);
+        prop_assert!(!d.explanation.recorded);
+        let at_now = |h: &History| h.recommendations.iter().filter(|r| r.time == 1000).count();
+        prop_assert_eq!(at_now(&d.history), at_now(&history));
+        let down = scale_down_limit(current, &history.scale_events, &p.behavior.scale_down, 1000).min(current);
+        let up = scale_up_limit(current, &history.scale_events, &p.behavior.scale_up, 1000).max(current);
+        let [lo, hi] = bounds(&p, 0, 10_000);
+        prop_assert!(d.desired >= down.clamp(lo, hi) || d.desired == lo, "{} below the rate limit {down}", d.desired);
+        prop_assert!(d.desired <= up.max(lo), "{} above the rate limit {up}", d.desired);
+        if d.desired < current {
+            prop_assert!(missing_for >= p.behavior.scale_down.stabilization_seconds, "scaled in after {missing_for} s");
+            let window = 1000 - p.behavior.scale_down.stabilization_seconds;
+            let held = history.recommendations.iter().filter(|r| r.time > window).map(|r| r.capacity).max();
+            prop_assert!(held.is_none_or(|h| d.desired >= h.min(current)), "below the window's {held:?}");
+        }
+    }
+}
