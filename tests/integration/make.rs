@@ -42,6 +42,9 @@ fn prerequisites(env: &[(&str, &str)], terraform: bool, tfvars: &Path) -> (bool,
     (output.status.success(), String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
+/// The environment, whether terraform is found, the tfvars file, and the message expected.
+type Case<'a> = (&'a [(&'a str, &'a str)], bool, &'a Path, &'a str);
+
 #[test]
 fn deploy_stops_with_one_line_for_each_missing_prerequisite() {
     let dir = temp_dir("make-tfvars");
@@ -53,7 +56,7 @@ fn deploy_stops_with_one_line_for_each_missing_prerequisite() {
     let keys = [("AWS_ACCESS_KEY_ID", "k"), ("AWS_SECRET_ACCESS_KEY", "s")];
     let region = [("AWS_ACCESS_KEY_ID", "k"), ("AWS_SECRET_ACCESS_KEY", "s"), ("AWS_REGION", "us-east-1")];
 
-    let cases: [(&[(&str, &str)], bool, &Path, &str); 5] = [
+    let cases: [Case; 5] = [
         (&region, false, &complete, "terraform not found: install Terraform >= 1.9"),
         (&[], true, &complete, "no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID"),
         (&keys, true, &complete, "no AWS region: set AWS_REGION"),
