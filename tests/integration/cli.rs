@@ -129,15 +129,18 @@ fn policy_check_warns_of_a_warmup_shorter_than_boot_and_the_metrics_delay() {
         assert!(output.status.success(), "{file}: a warning is not an error");
         String::from_utf8(output.stderr).unwrap()
     };
-    // web.json's 60 s against the assumed 180 s boot plus 60 s periods and 90 s lag.
-    let warning = check("policies/web.json", &[]);
+    // cpu.json's 60 s against the assumed 180 s boot plus a 10-s period and its 10-s lag.
+    let warning = check("policies/cpu.json", &[]);
     assert!(
         warning.contains("groups[0].instance_warmup_seconds: 60 s is shorter than boot (180 s, assumed)"),
         "{warning}"
     );
-    let warning = check("policies/web.json", &["--boot-seconds", "30"]);
-    assert!(warning.contains("boot (30 s) + the metrics' period and lag (150 s) = 180 s"), "{warning}");
+    let warning = check("policies/cpu.json", &["--boot-seconds", "100"]);
+    assert!(warning.contains("boot (100 s) + the metrics' period and lag (20 s) = 120 s"), "{warning}");
+    // A measured boot short enough: nothing to warn of.
+    assert_eq!(check("policies/cpu.json", &["--boot-seconds", "40"]), "");
     // Left unset, the warmup is derived: nothing to warn of.
+    assert_eq!(check("policies/web.json", &[]), "");
     assert_eq!(check("policies/predictive.json", &[]), "");
 }
 
