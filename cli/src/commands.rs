@@ -2,7 +2,7 @@ use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use log_processor::config::DEFAULT_MAX_LINE_BYTES;
@@ -485,7 +485,8 @@ fn summarize(files: &[PathBuf], format: &str, json: bool, plot: Option<&Path>) -
         serde_json::to_writer(&mut out, &summary)?;
         writeln!(out)?;
     } else {
-        out.write_all(crate::summary::render(&summary, terminal_width()).as_bytes())?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        out.write_all(crate::summary::render(&summary, terminal_width(), now).as_bytes())?;
     }
     if let Some(output) = &plot {
         let title = match files {

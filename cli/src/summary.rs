@@ -259,8 +259,8 @@ fn reasons(reasons: &BTreeMap<&str, u64>) -> String {
 }
 
 /// The summary as text, each line ending in a newline; `width` is the terminal's, for the
-/// per-minute row.
-pub fn render(summary: &Summary, width: usize) -> String {
+/// per-minute row; `now` (Unix seconds) judges which datums CloudWatch would refuse today.
+pub fn render(summary: &Summary, width: usize, now: i64) -> String {
     let metrics = Metrics::new(summary);
     let mut out = String::new();
     let format = match (summary.format, summary.records) {
@@ -285,6 +285,18 @@ pub fn render(summary: &Summary, width: usize) -> String {
         None => {
             let _ = writeln!(out, "{:<12}none: no records", "time (UTC)");
         }
+    }
+    // An analysis totals every record whatever its age; publishing skips what CloudWatch
+    // would refuse now (older than two weeks, over two hours ahead).
+    let outside = shared::metrics::outside_window(&summary.metrics, now);
+    if outside > 0 {
+        let _ = writeln!(
+            out,
+            "{:<12}{outside} of {} datums fall outside CloudWatch's window now (14 days back, 2 h ahead): \
+             `logs process` and the Lambda would skip them",
+            "publishing",
+            summary.metrics.len()
+        );
     }
     let _ = writeln!(
         out,
@@ -523,6 +535,23 @@ mod tests {
     use shared::metrics::{Datum, Histogram, Unit};
 
     use super::*;
+
+    #[test]
+    fn the_summary_says_how_many_datums_cloudwatch_would_refuse_now() {
+        let log = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/logs/alb.log"));
+        let options =
+            log_processor::ReadOptions { key: "alb.log", max_line_bytes: 1 << 20, ..Default::default() };
+        let summary = log_processor::summarize(log.as_bytes(), &options).unwrap();
+        // An hour after the log: all of it publishable, nothing said.
+        let fresh = render(&summary, 80, 1_796_040_000 + 3600);
+        assert!(!fresh.contains("publishing"), "{fresh}");
+        // A month after: every datum too old, and the summary still totals every record.
+        let month_later = render(&summary, 80, 1_796_040_000 + 30 * 86_400);
+        let all = summary.metrics.len();
+        let line = format!("publishing  {all} of {all} datums fall outside CloudWatch's window now");
+        assert!(month_later.contains(&line), "{month_later}");
+        assert!(month_later.contains("records     7, malformed 1"), "{month_later}");
+    }
 
     #[test]
     fn percentiles_of_known_latencies_are_within_the_histograms_error() {

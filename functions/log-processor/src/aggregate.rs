@@ -199,7 +199,18 @@ impl Aggregator {
 fn encode(key: &mut Vec<u8>, name: &str, value: &[u8]) {
     key.extend_from_slice(name.as_bytes());
     key.push(0x1f);
+    let start = key.len();
     key.extend_from_slice(value);
+    // A separator inside a value would split it into dimensions of its own (a forged
+    // `AutoScalingGroupName`): it becomes DEL, which CloudWatch refuses as well, so the
+    // datum is screened out and counted instead.
+    if memchr::memchr2(0x1e, 0x1f, value).is_some() {
+        for byte in &mut key[start..] {
+            if *byte == 0x1e || *byte == 0x1f {
+                *byte = 0x7f;
+            }
+        }
+    }
     key.push(0x1e);
 }
 
@@ -277,6 +288,21 @@ mod tests {
 
     fn request(status: Option<u16>) -> Measure {
         Measure::Request { http: true, status, latency: Some(0.1), received: Some(5), sent: 7 }
+    }
+
+    #[test]
+    fn a_separator_in_a_value_forges_no_dimension() {
+        let mut aggregator = Aggregator::default();
+        let forged = b"app/web/1\x1eAutoScalingGroupName\x1fweb";
+        aggregator.add(&Record::new(60, request(Some(200))).with("LoadBalancer", forged), None);
+        let datums = aggregator.datums();
+        assert!(!datums.is_empty());
+        for datum in &datums {
+            assert_eq!(datum.dimensions.keys().collect::<Vec<_>>(), ["LoadBalancer"], "{datum:?}");
+            assert_eq!(datum.dimensions["LoadBalancer"], "app/web/1\u{7f}AutoScalingGroupName\u{7f}web");
+        }
+        // CloudWatch would refuse such a value: none of these datums is published.
+        assert!(shared::metrics::screen(datums, None).0.is_empty());
     }
 
     #[test]
