@@ -626,3 +626,55 @@ async fn a_definite_rejection_drops_the_intent() {
     assert_eq!(desired_capacity(&s.config, "svc").await, 4);
     assert_eq!(after_second["groups"]["svc"]["history"]["scale_events"].as_array().unwrap().len(), 1);
 }
+
+/// A request count (`Sum` per minute) at `per_instance` 100, with no down window and no
+/// warmup, so that whatever the engine reads decides at once.
+fn requests_group(name: &str) -> String {
+    format!(
+        r#"{{"name": "{name}", "metrics": [{{"id": "m", "query": {{"namespace": "Test/App", "metric_name": "Requests",
+        "dimensions": {{"Group": "{name}"}}, "stat": "Sum", "period_seconds": 60}}, "target": {{"per_instance": 100}}}}],
+        "behavior": {{"scale_down": {{"stabilization_seconds": 0}}}}{NO_WARMUP}}}"#
+    )
+}
+
+#[tokio::test]
+async fn the_newest_partial_minute_of_a_sum_never_scales_in_and_settled_minutes_do() {
+    let s = setup().await;
+    for name in ["steady", "fell"] {
+        create_group(
+            &s.config,
+            "lt",
+            GroupSpec { name, min: 1, max: 20, desired: 10, tags: tags(&[ENABLED]) },
+        )
+        .await;
+    }
+    let policy = write_policy(&s.dir, &[requests_group("steady"), requests_group("fell")]);
+    // The tick runs 40 s into a minute; the five minutes before it are whole.
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    let minute = SystemTime::UNIX_EPOCH + Duration::from_secs(now - now % 60);
+    for k in 1..=5 {
+        let t = minute - Duration::from_secs(60 * k) + Duration::from_secs(30);
+        put_metric(&s.config, "Requests", "steady", 1000.0, t).await;
+        put_metric(&s.config, "Requests", "fell", 300.0, t).await;
+    }
+    // 10 s of the current minute: 50 requests, a sixth of a minute's worth so far.
+    put_metric(&s.config, "Requests", "steady", 50.0, minute + Duration::from_secs(10)).await;
+
+    let tick = poller(&s, &policy, "partial")
+        .tick_with_lease("p", minute + Duration::from_secs(40), 60)
+        .await
+        .unwrap();
+    let outcome = |name: &str| tick.groups.iter().find(|g| g.group == name).unwrap().clone();
+    let steady = outcome("steady");
+    assert_eq!((steady.action, steady.desired), (Action::Unchanged, 10), "{}", steady.reason);
+    assert_eq!(steady.metrics["m"], Some(1000.0), "a settled minute, not the 50 of the current one");
+    assert!(
+        steady.explanation.metrics[0].reading.contains("(settled)"),
+        "{:?}",
+        steady.explanation.metrics[0]
+    );
+    // The same read scales in when the settled minutes say so: 300 a minute needs 3.
+    let fell = outcome("fell");
+    assert_eq!((fell.action, fell.desired), (Action::Scaled, 3), "{}", fell.reason);
+    assert_eq!(desired_capacity(&s.config, "fell").await, 3);
+}

@@ -149,6 +149,25 @@ mod tests {
     }
 
     #[test]
+    fn sums_and_counts_settle_other_statistics_and_expressions_do_not() {
+        let metric = |stat: &str| {
+            Query::Metric(crate::MetricQuery {
+                namespace: "N".into(),
+                metric_name: "M".into(),
+                dimensions: Default::default(),
+                stat: stat.into(),
+                period_seconds: 60,
+            })
+        };
+        assert_eq!(Aggregation::of(&metric("Sum")), Aggregation::Cumulative);
+        assert_eq!(Aggregation::of(&metric("SampleCount")), Aggregation::Cumulative);
+        assert_eq!(Aggregation::of(&metric("p99")), Aggregation::Level);
+        // Metric math (moto cannot evaluate it): its shape is unknown, so it is read as a level.
+        let expression = Query::Expression { expression: "SUM(METRICS())".into(), period_seconds: 60 };
+        assert_eq!(Aggregation::of(&expression), Aggregation::Level);
+    }
+
+    #[test]
     fn old_data_is_stale() {
         let r = read(&points(&[(0, 50.0)]), 60, Aggregation::Level, 60 + 3 * 60);
         assert_eq!(r.value, Some(50.0));
