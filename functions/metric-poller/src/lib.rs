@@ -37,6 +37,7 @@ mod tick;
 pub use aws::{AutoScalingGroups, CloudWatchMetrics};
 pub use config::PollerConfig;
 pub use invocation::{Clock, InvocationSummary, SystemClock};
+pub use policy::MetricQuery;
 pub use tick::{Action, GroupOutcome, Mode, Poller, PollerError, TickSummary};
 
 use std::collections::BTreeMap;
@@ -91,16 +92,6 @@ pub struct GroupInfo {
     /// Instances not yet in service (lifecycle state `Pending*`).
     pub pending_instances: i32,
     pub tags: BTreeMap<String, String>,
-}
-
-/// One CloudWatch metric, as a policy names it.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct MetricQuery {
-    pub namespace: String,
-    pub metric_name: String,
-    pub dimensions: BTreeMap<String, String>,
-    pub stat: String,
-    pub period_seconds: i32,
 }
 
 /// Reads and changes Auto Scaling groups.

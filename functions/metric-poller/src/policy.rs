@@ -13,7 +13,15 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::MetricQuery;
+/// One CloudWatch metric, as a policy names it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MetricQuery {
+    pub namespace: String,
+    pub metric_name: String,
+    pub dimensions: BTreeMap<String, String>,
+    pub stat: String,
+    pub period_seconds: i32,
+}
 
 /// What a target-tracked metric is held at.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]

@@ -27,7 +27,7 @@ use serde::Serialize;
 pub use trace::{Trace, TraceError, TraceRow, parse_trace};
 
 use crate::engine::Explanation;
-use crate::policy::{GroupPolicy, MetricRule, PolicyDocument, Query, Selector, Target};
+use crate::policy::{GroupPolicy, MetricRule, PolicyDocument, Selector, Target};
 use crate::policy_source::StaticPolicy;
 use crate::state::MemoryState;
 use crate::tick::{Mode, Poller};
@@ -477,8 +477,8 @@ fn forecast_capacity(policy: &GroupPolicy, explanation: &Explanation) -> Option<
 
 /// The policy's metric periods, for a one-line description of the pipeline.
 pub fn periods(policy: &GroupPolicy) -> Vec<i64> {
-    let mut periods: Vec<i64> =
-        policy.metrics.iter().map(|m| i64::from(Query::period_seconds(&m.query))).collect();
+    let mut periods: Vec<i64> = policy.metrics.iter().map(|m| i64::from(m.query.period_seconds())).collect();
+    periods.sort_unstable();
     periods.dedup();
     periods
 }
