@@ -230,9 +230,15 @@ data "aws_iam_policy_document" "log_bucket" {
     actions   = ["s3:PutObject"]
     resources = [local.log_delivery_keys]
 
-    principals {
-      type        = "AWS"
-      identifiers = data.aws_elb_service_account.current[*].arn
+    # The region's ELB account where it has one: an empty list would render `"AWS": []`,
+    # which S3 refuses as a malformed policy.
+    dynamic "principals" {
+      for_each = data.aws_elb_service_account.current
+
+      content {
+        type        = "AWS"
+        identifiers = [principals.value.arn]
+      }
     }
 
     principals {

@@ -119,6 +119,13 @@ variable "log_prefix" {
     condition     = var.state_bucket_name != var.log_bucket_name || !(trimsuffix(coalesce(var.log_prefix, "AWSLogs/"), "/") == "log-processor" || startswith(coalesce(var.log_prefix, "AWSLogs/"), "log-processor/"))
     error_message = "log_prefix must not lie under log-processor/ when the log bucket is the state bucket: the processor keeps its markers there and never reads anything under it."
   }
+
+  # Nor may it cover the stack's own objects there: every state, lease and marker write
+  # would invoke the processor, and the pollers' objects would be read as logs.
+  validation {
+    condition     = var.state_bucket_name != var.log_bucket_name || alltrue([for own in ["log-processor/", "poller/", "policy/"] : !startswith(own, coalesce(var.log_prefix, "AWSLogs/"))])
+    error_message = "log_prefix must not cover log-processor/, poller/ or policy/ when the log bucket is the state bucket: each state, lease and marker write there would invoke the processor."
+  }
 }
 
 variable "log_suffix" {

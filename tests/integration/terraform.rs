@@ -511,6 +511,13 @@ fn every_variable_validation_shows_its_message() {
             output_uri = "s3://state-bucket/normalized"
             {valid_pollers}"#
         ),
+        // A log prefix covering the stack's own objects in a shared bucket.
+        format!(
+            r#"state_bucket_name = "shared-bucket"
+            log_bucket_name = "shared-bucket"
+            log_prefix = "p"
+            {valid_pollers}"#
+        ),
         // Pollers: badly keyed, without groups; an output location that is a whole bucket.
         r#"state_bucket_name = "state-bucket"
         log_bucket_name = "log-bucket"
