@@ -15,7 +15,8 @@ use crate::policy::{GroupPolicy, PredictiveMode};
 use crate::reading::{self, Aggregation, Datapoint, Reading};
 use crate::state::GroupState;
 
-/// How long recent in-service counts are kept: as far back as a trend looks.
+/// How long recent in-service counts are kept: as far back as a trend looks (10 periods
+/// of at most a few minutes).
 const IN_SERVICE_LOG_SECONDS: i64 = 1800;
 
 #[derive(Clone, Debug)]
@@ -48,8 +49,15 @@ pub fn evaluate(
         now,
         info.desired_capacity,
     );
-    state.in_service.push((now, (info.desired_capacity - info.pending_instances).max(0)));
-    state.in_service.retain(|(t, _)| now - t <= IN_SERVICE_LOG_SECONDS);
+    if policy.predictive.mode == PredictiveMode::Off {
+        state.in_service.clear();
+    } else {
+        state.record_in_service(
+            now,
+            (info.desired_capacity - info.pending_instances).max(0),
+            IN_SERVICE_LOG_SECONDS,
+        );
+    }
 
     let mut readings = BTreeMap::new();
     let mut metrics = BTreeMap::new();

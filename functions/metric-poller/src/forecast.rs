@@ -112,8 +112,10 @@ const WEEK: i64 = 7 * DAY;
 pub struct Profile {
     /// 86,400 (daily) or 604,800 (weekly).
     pub cycle_seconds: i64,
-    /// One mean per slot of the cycle; `None` where no history fell.
-    pub slots: Vec<Option<f64>>,
+    /// One mean per slot of the cycle, to 4 significant digits (the state object that
+    /// keeps it is written every tick: 288 slots a day, 2,016 a week); `None` where no
+    /// history fell.
+    pub slots: Vec<Option<f32>>,
     /// When it was built (the poller refreshes it at most hourly).
     pub built_at: i64,
 }
@@ -134,7 +136,7 @@ impl Profile {
             sums[slot].0 += p.value;
             sums[slot].1 += 1;
         }
-        let slots = sums.into_iter().map(|(s, c)| (c > 0).then(|| s / f64::from(c))).collect();
+        let slots = sums.into_iter().map(|(s, c)| (c > 0).then(|| four_digits(s / f64::from(c)))).collect();
         Self { cycle_seconds: cycle, slots, built_at: now }
     }
 
@@ -149,7 +151,7 @@ impl Profile {
         (first..=last)
             .filter_map(|s| {
                 let slot = (s * PROFILE_SLOT_SECONDS).rem_euclid(self.cycle_seconds) / PROFILE_SLOT_SECONDS;
-                self.slots[(slot % n) as usize]
+                self.slots[(slot % n) as usize].map(f64::from)
             })
             .reduce(f64::max)
     }
@@ -160,9 +162,25 @@ impl Profile {
     }
 }
 
+/// `x` to 4 significant digits, as the `f32` that prints shortest.
+fn four_digits(x: f64) -> f32 {
+    if x == 0.0 || !x.is_finite() {
+        return x as f32;
+    }
+    let scale = 10f64.powi(3 - x.abs().log10().floor() as i32);
+    ((x * scale).round() / scale) as f32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn profile_slots_keep_four_significant_digits() {
+        assert_eq!(four_digits(1234.5678), 1235.0);
+        assert_eq!(four_digits(0.012345678), 0.01235);
+        assert_eq!(serde_json::to_string(&four_digits(2402.6666)).unwrap(), "2403.0");
+    }
 
     fn series(values: &[f64], period: i64) -> Vec<Datapoint> {
         values.iter().enumerate().map(|(i, &v)| Datapoint { time: i as i64 * period, value: v }).collect()

@@ -89,6 +89,18 @@ impl GroupState {
         }
     }
 
+    /// Records the instances in service at `now`, as changes only (the state is written
+    /// every tick), forgetting what no lookup within `keep` seconds can reach.
+    pub fn record_in_service(&mut self, now: i64, count: i32, keep: i64) {
+        if self.in_service.last().is_none_or(|(_, n)| *n != count) {
+            self.in_service.push((now, count));
+        }
+        // The newest entry at or before the cutoff still answers for the time after it.
+        let cutoff = now - keep;
+        let first_needed = self.in_service.iter().rposition(|(t, _)| *t <= cutoff).unwrap_or(0);
+        self.in_service.drain(..first_needed);
+    }
+
     /// The instances in service at `time`, as last recorded at or before it.
     pub fn in_service_at(&self, time: i64) -> Option<i32> {
         self.in_service.iter().rev().find(|(t, _)| *t <= time).map(|(_, n)| *n)
@@ -443,6 +455,19 @@ mod tests {
         );
         assert_eq!(svc.pending_change, Some(PendingChange { time: 100, from: 6, to: 8 }));
         assert_eq!(svc.last_desired, Some(6));
+    }
+
+    #[test]
+    fn in_service_counts_are_kept_as_changes_within_the_lookback() {
+        let mut group = GroupState::default();
+        for (t, n) in [(0, 4), (10, 4), (20, 6), (30, 6), (40, 6), (50, 8)] {
+            group.record_in_service(t, n, 25);
+        }
+        assert_eq!(group.in_service, [(20, 6), (50, 8)], "the 6 still answers for 25..50");
+        assert_eq!(
+            (group.in_service_at(30), group.in_service_at(50), group.in_service_at(10)),
+            (Some(6), Some(8), None)
+        );
     }
 
     #[tokio::test]
