@@ -9,9 +9,9 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_runtime_api::client::dns::ResolveDnsError;
-use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::client::result::{ConnectorError, SdkError};
+use aws_smithy_runtime_api::client::interceptors::context::{Error, InterceptorContext};
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, OrchestratorError};
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::retries::classifiers::{
     ClassifyRetry, RetryAction, RetryClassifierPriority,
 };
@@ -87,19 +87,33 @@ impl Clients {
     }
 }
 
-/// Whether a failed request may have reached the service, i.e. may have been applied:
-/// anything but a 4xx answer (the service refused it), a refused connection or a failed
-/// DNS lookup (nothing was sent), or a request that could not be built.
-pub fn may_have_reached_service<E>(error: &SdkError<E, HttpResponse>) -> bool {
-    match error {
-        SdkError::ConstructionFailure(_) => false,
-        SdkError::DispatchFailure(failure) => failure.as_connector_error().is_none_or(|c| !never_sent(c)),
-        _ => error.raw_response().is_none_or(|r| !r.status().is_client_error()),
+/// Whether a request answered with HTTP `status` may have been applied: a 2xx was (even
+/// if its reply could not be read), a 5xx may have been; a 3xx or 4xx answer refused it.
+pub fn answer_may_have_taken_effect(status: u16) -> bool {
+    !(300..500).contains(&status)
+}
+
+/// Whether a failed attempt may have been applied, from what came back of it: an answer
+/// (see [`answer_may_have_taken_effect`]), or none: a timeout or a reply lost or unreadable
+/// after sending may have been; a connection never made, or a failure before sending, was
+/// not. The one rule behind [`crate::AwsError::may_have_taken_effect`] (over the SDK's
+/// final error), PutMetricData's retries ([`NoRetryOnceSent`]) and the poller's
+/// SetDesiredCapacity bookkeeping (per attempt).
+pub fn attempt_may_have_taken_effect(
+    response: Option<&HttpResponse>,
+    error: &OrchestratorError<Error>,
+) -> bool {
+    match response {
+        Some(response) => answer_may_have_taken_effect(response.status().as_u16()),
+        None => match error.as_connector_error() {
+            Some(connector) => !never_sent(connector),
+            None => error.is_timeout_error() || error.is_response_error(),
+        },
     }
 }
 
 /// A connection that was never made: the request cannot have been sent.
-fn never_sent(error: &ConnectorError) -> bool {
+pub(crate) fn never_sent(error: &ConnectorError) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(error) = cause {
         if error.is::<ResolveDnsError>() {
@@ -128,14 +142,11 @@ pub struct NoRetryOnceSent;
 impl ClassifyRetry for NoRetryOnceSent {
     fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
         let Some(Err(error)) = ctx.output_or_error() else { return RetryAction::NoActionIndicated };
-        let sent = match ctx.response() {
-            Some(response) => !response.status().is_client_error(),
-            None => match error.as_connector_error() {
-                Some(connector) => !never_sent(connector),
-                None => error.is_timeout_error() || error.is_response_error(),
-            },
-        };
-        if sent { RetryAction::RetryForbidden } else { RetryAction::NoActionIndicated }
+        if attempt_may_have_taken_effect(ctx.response(), error) {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
     }
 
     fn name(&self) -> &'static str {
@@ -157,6 +168,8 @@ mod tests {
     use aws_smithy_types::body::SdkBody;
     use aws_smithy_types::error::ErrorMetadata;
 
+    use aws_smithy_runtime_api::client::result::SdkError;
+
     use super::*;
 
     fn response(status: u16) -> HttpResponse {
@@ -168,7 +181,7 @@ mod tests {
     }
 
     #[test]
-    fn only_refusals_and_connections_never_made_certainly_did_not_reach_the_service() {
+    fn only_refusals_and_requests_never_sent_certainly_did_not_take_effect() {
         type E = SdkError<PutMetricDataError, HttpResponse>;
         let service = |status| -> E {
             let error = PutMetricDataError::generic(ErrorMetadata::builder().code("X").build());
@@ -177,17 +190,23 @@ mod tests {
         let cases: Vec<(&str, E, bool)> = vec![
             ("throttled", service(400), false),
             ("denied", service(403), false),
+            ("redirected", service(301), false),
             ("server error", service(500), true),
             ("unavailable", service(503), true),
             ("refused", SdkError::dispatch_failure(io(ErrorKind::ConnectionRefused)), false),
             ("reset", SdkError::dispatch_failure(io(ErrorKind::ConnectionReset)), true),
             ("closed early", SdkError::dispatch_failure(ConnectorError::other("closed".into(), None)), true),
             ("timed out", SdkError::timeout_error("read timed out"), true),
-            ("unreadable reply", SdkError::response_error("bad xml", response(200)), true),
+            ("unreadable success", SdkError::response_error("bad xml", response(200)), true),
+            ("unreadable refusal", SdkError::response_error("bad xml", response(400)), false),
             ("not built", SdkError::construction_failure("no region"), false),
         ];
-        for (case, error, reached) in cases {
-            assert_eq!(may_have_reached_service(&error), reached, "{case}");
+        for (case, error, effect) in cases {
+            assert_eq!(
+                crate::AwsError::from_sdk("PutMetricData", error).may_have_taken_effect(),
+                effect,
+                "{case}"
+            );
         }
     }
 

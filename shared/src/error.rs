@@ -59,15 +59,14 @@ impl AwsError {
                     || status.is_some_and(|s| s == 429 || s >= 500)
             }
         };
-        // Only an answer the service gave before acting (a 4xx) proves nothing was applied.
-        // A 5xx may come after the work was done, and without an answer at all (timeout,
-        // lost or unreadable reply, connection broken after sending) nobody knows. Only a
-        // dispatch failure the SDK itself raised before sending (`is_user`) is definite.
+        // The rule of `crate::aws::attempt_may_have_taken_effect`, over the final error.
         let outcome_unknown = match &err {
             SdkError::ConstructionFailure(_) => false,
-            SdkError::DispatchFailure(failure) => !failure.is_user(),
-            SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
-            _ => status.is_none_or(|s| s >= 500),
+            SdkError::DispatchFailure(failure) => {
+                !failure.is_user() && failure.as_connector_error().is_none_or(|c| !crate::aws::never_sent(c))
+            }
+            SdkError::TimeoutError(_) => true,
+            _ => status.is_none_or(crate::aws::answer_may_have_taken_effect),
         };
         // The service's own words where it sent them; the SDK's full context (which, for
         // errors it has no type for, is a Debug dump) only for the rest.
@@ -96,10 +95,11 @@ impl AwsError {
     }
 
     /// Whether the failed call may nevertheless have taken effect: no answer arrived
-    /// (timeout, lost or unreadable reply, connection broken after sending) or the answer
-    /// was a 5xx. `false` means a definite rejection (a 4xx such as `ValidationError`,
-    /// `AccessDenied` or `Throttling`): the service did not apply this request. Decided from
-    /// the last attempt; see [`AwsError::with_outcome_unknown`] for earlier ones.
+    /// (timeout, lost or unreadable reply, connection broken after sending), the answer was
+    /// a 5xx, or a 2xx that could not be read. `false` means a definite rejection (a 3xx or
+    /// 4xx such as `ValidationError`, `AccessDenied` or `Throttling`), or a request never
+    /// sent (refused connection, failed DNS lookup, not built). Decided from the last
+    /// attempt; see [`AwsError::with_outcome_unknown`] for earlier ones.
     pub fn may_have_taken_effect(&self) -> bool {
         self.outcome_unknown
     }

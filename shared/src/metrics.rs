@@ -23,7 +23,7 @@ use aws_smithy_types::primitive::Encoder;
 use serde::Serialize;
 
 use crate::AwsError;
-use crate::aws::{NoRetryOnceSent, may_have_reached_service};
+use crate::aws::NoRetryOnceSent;
 
 /// PutMetricData accepts at most this many datums per request...
 pub const MAX_DATUMS_PER_REQUEST: usize = 1000;
@@ -520,10 +520,14 @@ pub async fn put_batch(
             error.retryable = false;
             Err(PublishError::Rejected(error))
         }
-        Err(error) if may_have_reached_service(&error) => {
-            Err(PublishError::Ambiguous(AwsError::from_sdk("PutMetricData", error)))
+        Err(error) => {
+            let error = AwsError::from_sdk("PutMetricData", error);
+            if error.may_have_taken_effect() {
+                Err(PublishError::Ambiguous(error))
+            } else {
+                Err(PublishError::Rejected(error))
+            }
         }
-        Err(error) => Err(PublishError::Rejected(AwsError::from_sdk("PutMetricData", error))),
     }
 }
 

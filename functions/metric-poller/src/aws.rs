@@ -133,8 +133,9 @@ impl GroupController for AutoScalingGroups {
     }
 }
 
-/// Notes whether any attempt of one call was sent and left unanswered (no response, a 5xx,
-/// or a success it could not read), i.e. may have been applied.
+/// Notes whether any attempt of one call may have been applied though it failed
+/// (`shared::aws::attempt_may_have_taken_effect`: no answer after sending, a 5xx, or a
+/// success it could not read).
 #[derive(Clone, Debug, Default)]
 struct UnansweredAttempts {
     sent: Arc<AtomicBool>,
@@ -170,12 +171,11 @@ impl Intercept for UnansweredAttempts {
         _runtime_components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if self.sent.swap(false, Ordering::SeqCst) {
-            let failed = context.output_or_error().is_none_or(|r| r.is_err());
-            let status = context.response().map(|r| r.status().as_u16());
-            if failed && status.is_none_or(|s| !(300..500).contains(&s)) {
-                self.unanswered.store(true, Ordering::SeqCst);
-            }
+        if self.sent.swap(false, Ordering::SeqCst)
+            && let Some(Err(error)) = context.output_or_error()
+            && shared::aws::attempt_may_have_taken_effect(context.response(), error)
+        {
+            self.unanswered.store(true, Ordering::SeqCst);
         }
         Ok(())
     }
