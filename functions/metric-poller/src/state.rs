@@ -139,7 +139,12 @@ impl GroupState {
                 Settled::Made(pending)
             }
             Some(pending) if actual == pending.from => Settled::NotMade(pending),
-            // Whether ours took effect first is unknowable; the group's capacity is someone else's.
+            // Someone else moved the group too. Past `from` in our direction, ours may well
+            // have been made first: counted, so that the rate limit holds either way.
+            Some(pending) if (actual - pending.from).signum() == (pending.to - pending.from).signum() => {
+                self.history.record_scaling(pending.time, pending.from, pending.to);
+                Settled::External { from: pending.to, to: actual }
+            }
             Some(pending) => Settled::External { from: pending.from, to: actual },
             None => match last {
                 Some(last) if last != actual => Settled::External { from: last, to: actual },
@@ -368,18 +373,25 @@ pub fn merge_tick(mut theirs: PollerState, ours: &PollerState, now: i64) -> Poll
                 history.recommendations.push(*r);
             }
         }
-        for e in group.history.scale_events.iter().filter(|e| e.time == now) {
+        // Events are never withdrawn, only aged out: the union. (Not just those stamped now:
+        // a change settled this tick carries the time of its call, an earlier tick's.)
+        for e in &group.history.scale_events {
             if !history.scale_events.contains(e) {
                 history.scale_events.push(*e);
             }
         }
-        for e in group.history.external_changes.iter().filter(|e| e.time == now) {
+        history.scale_events.sort_by_key(|e| e.time);
+        for e in &group.history.external_changes {
             if !history.external_changes.contains(e) {
                 history.external_changes.push(*e);
             }
         }
+        history.external_changes.sort_by_key(|e| e.time);
         history.consecutive_failures = group.history.consecutive_failures;
-        if group.pending_change.is_some_and(|p| p.time == now) {
+        // A pending change stamped now is this tick's (theirs may be our own intent, merged
+        // forward by the other writer): ours decides, including that it was settled.
+        let this_tick = |p: &Option<PendingChange>| p.is_some_and(|p| p.time == now);
+        if this_tick(&group.pending_change) || this_tick(&target.pending_change) {
             target.pending_change = group.pending_change;
         }
         target.last_desired = group.last_desired;
@@ -428,9 +440,15 @@ mod tests {
         assert_eq!(group.settle(6, 110), Some(Settled::External { from: 2, to: 6 }));
         assert_eq!(group.history.external_changes, [ExternalChange { time: 110, from: 2, to: 6 }]);
         assert_eq!(group.settle(6, 120), None, "seen once");
-        // Neither end of a pending change: someone else's too.
+        // Neither end of a pending change, past it in its direction: ours counted (it may
+        // have been made first), then someone else's.
         let mut group = pending(2, 4);
-        assert_eq!(group.settle(9, 110), Some(Settled::External { from: 2, to: 9 }));
+        assert_eq!(group.settle(9, 110), Some(Settled::External { from: 4, to: 9 }));
+        assert_eq!(group.history.scale_events, [ScaleEvent { time: 100, change: 2 }]);
+        assert_eq!(group.history.external_changes, [ExternalChange { time: 110, from: 4, to: 9 }]);
+        // The other way: ours was not made, or was undone; only theirs.
+        let mut group = pending(2, 4);
+        assert_eq!(group.settle(1, 110), Some(Settled::External { from: 2, to: 1 }));
         assert!(group.history.scale_events.is_empty());
         // A state written before `last_desired` existed has nothing to compare with.
         let mut group = GroupState::default();
@@ -450,11 +468,41 @@ mod tests {
         let svc = &merged.groups["svc"];
         assert_eq!(
             svc.history.external_changes,
-            [ExternalChange { time: 100, from: 2, to: 6 }],
-            "this tick's only"
+            [ExternalChange { time: 90, from: 1, to: 2 }, ExternalChange { time: 100, from: 2, to: 6 }],
         );
         assert_eq!(svc.pending_change, Some(PendingChange { time: 100, from: 6, to: 8 }));
         assert_eq!(svc.last_desired, Some(6));
+    }
+
+    /// The final save of a tick that made its change lost a race: the other writer had
+    /// merged forward this tick's intent. The merge keeps the settled event (stamped with
+    /// the call's earlier time) once, and no intent that the next tick would record again.
+    #[test]
+    fn a_merge_keeps_a_change_settled_this_tick_and_drops_its_intent() {
+        let intent = PendingChange { time: 100, from: 2, to: 4 };
+        let mut theirs_group = GroupState { pending_change: Some(intent), ..GroupState::default() };
+        theirs_group.history.record_scaling(40, 1, 2);
+        let theirs = PollerState {
+            groups: BTreeMap::from([("svc".to_owned(), theirs_group)]),
+            ..PollerState::default()
+        };
+        // Ours: an earlier tick's change (at 70) settled now, this tick's made at once.
+        let mut ours_group = GroupState { last_desired: Some(2), ..GroupState::default() };
+        ours_group.history.record_scaling(40, 1, 2);
+        ours_group.history.record_scaling(70, 2, 3);
+        ours_group.history.record_scaling(100, 2, 4);
+        let ours = PollerState {
+            groups: BTreeMap::from([("svc".to_owned(), ours_group)]),
+            ..PollerState::default()
+        };
+
+        let mut merged = merge_tick(theirs, &ours, 100).groups.remove("svc").unwrap();
+        let times: Vec<i64> = merged.history.scale_events.iter().map(|e| e.time).collect();
+        assert_eq!(times, [40, 70, 100], "each event once, the settled one included");
+        assert_eq!(merged.pending_change, None, "the intent was settled this tick");
+        // So the next tick records nothing again.
+        assert!(matches!(merged.settle(4, 110), None | Some(Settled::External { .. })));
+        assert_eq!(merged.history.scale_events.len(), 3);
     }
 
     #[test]
