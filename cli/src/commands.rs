@@ -12,7 +12,7 @@ use metric_poller::policy::{PolicyDocument, PolicyErrors, PolicyFormat, Selector
 use metric_poller::policy_source::PolicyLocation;
 use metric_poller::simulate::cloudwatch::Publication;
 use metric_poller::simulate::{self, Controller, SimulationConfig, parse_trace};
-use shared::aws::{Clients, RetryProfile, load_sdk_config};
+use shared::aws::{Clients, load_sdk_config};
 use shared::config::Env;
 
 use crate::help::examples;
@@ -419,7 +419,7 @@ async fn poll(args: PollArgs) -> Result<ExitCode, Error> {
         config.tick_interval = Duration::from_secs(interval.max(1));
     }
     let interval = config.tick_interval;
-    let clients = Clients::new(&load_sdk_config(RetryProfile::Latency).await, config.s3_force_path_style);
+    let clients = Clients::new(&load_sdk_config(metric_poller::RETRY).await, config.s3_force_path_style);
     let poller = metric_poller::build(&clients, config)?;
     let owner = format!("autoscaler-cli-{}", std::process::id());
     loop {
@@ -569,7 +569,7 @@ impl<R> Drop for Progress<R> {
 async fn process(object: &str, json: bool) -> Result<ExitCode, Error> {
     let uri: shared::s3uri::S3Uri = object.parse()?;
     let config = log_processor::ProcessorConfig::from_env(&Env::from_process())?;
-    let clients = Clients::new(&load_sdk_config(RetryProfile::Throughput).await, config.s3_force_path_style);
+    let clients = Clients::new(&load_sdk_config(log_processor::RETRY).await, config.s3_force_path_style);
     let processor =
         log_processor::Processor::new(log_processor::S3Objects::new(clients.s3.clone()), &clients, config);
     let owner = format!("autoscaler-cli-{}", std::process::id());

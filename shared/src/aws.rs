@@ -42,6 +42,17 @@ impl RetryProfile {
             RetryProfile::Throughput => RetryConfig::adaptive().with_max_attempts(5),
         }
     }
+
+    /// The longest one call can wait between its attempts, every backoff at its jittered
+    /// maximum (standard mode; adaptive mode's rate limiter may wait longer).
+    pub fn worst_case_wait(self) -> Duration {
+        let config = self.retry_config();
+        (1..config.max_attempts())
+            .map(|retry| {
+                config.initial_backoff().saturating_mul(1 << (retry - 1).min(16)).min(config.max_backoff())
+            })
+            .sum()
+    }
 }
 
 /// The loader every process starts from: latest behaviour and the profile's retries.

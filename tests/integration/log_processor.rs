@@ -80,7 +80,7 @@ struct Setup {
 /// moto with the log bucket holding the gzip ALB fixture under the events' key.
 async fn setup() -> Setup {
     let moto = Moto::start();
-    let config = moto.sdk_config(shared::aws::RetryProfile::Throughput).await;
+    let config = moto.sdk_config(log_processor::RETRY).await;
     let clients = Clients::new(&config, false);
     clients.s3.create_bucket().bucket(BUCKET).send().await.expect("CreateBucket");
     let log = gzip(&std::fs::read(fixture("logs/alb.log")).unwrap());
@@ -249,7 +249,7 @@ async fn a_takeover_publishes_only_the_batches_not_yet_published() {
         vec![Fault { matches: "Action=PutMetricData", kind: FaultKind::Deny, times: 1, after: 1 }],
     )
     .await;
-    let config = proxy.sdk_config(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await);
+    let config = proxy.sdk_config(&s.moto.sdk_config(log_processor::RETRY).await);
     let failing = Processor::new(
         S3Objects::new(s.clients.s3.clone()),
         &Clients::new(&config, false),
@@ -261,7 +261,7 @@ async fn a_takeover_publishes_only_the_batches_not_yet_published() {
     assert_eq!(proxy.injected().len(), 1);
 
     // The next delivery takes over from the failed marker and sends the second batch only.
-    let clients = Clients::new(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await, false);
+    let clients = Clients::new(&s.moto.sdk_config(log_processor::RETRY).await, false);
     let retry = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config())
         .with_clock(fixture_now);
     let outcome = retry.process_object(&object, "second", None).await.unwrap();
@@ -299,7 +299,7 @@ async fn an_object_is_not_started_too_close_to_the_deadline() {
 async fn emf_mode_publishes_without_api_calls_and_still_once() {
     let s = setup().await;
     let config = ProcessorConfig { metrics_mode: log_processor::MetricsMode::Emf, ..processor_config() };
-    let clients = Clients::new(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await, false);
+    let clients = Clients::new(&s.moto.sdk_config(log_processor::RETRY).await, false);
     let processor =
         Processor::new(S3Objects::new(clients.s3.clone()), &clients, config).with_clock(fixture_now);
     let first = processor.handle(event("s3-object-created.json", "r1")).await.unwrap();
@@ -394,10 +394,7 @@ async fn a_lost_reply_to_put_metric_data_is_not_retried_and_only_that_batch_is_s
         vec![Fault { matches: "Action=PutMetricData", kind: FaultKind::DropResponse, times: 1, after: 0 }],
     )
     .await;
-    let clients = Clients::new(
-        &proxy.sdk_config(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await),
-        false,
-    );
+    let clients = Clients::new(&proxy.sdk_config(&s.moto.sdk_config(log_processor::RETRY).await), false);
     let failing = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config())
         .with_clock(fixture_now);
     let error = failing.process_object(&object, "first", None).await.unwrap_err();
@@ -418,7 +415,7 @@ async fn a_lost_reply_to_put_metric_data_is_not_retried_and_only_that_batch_is_s
     assert_eq!(left["in_flight"], serde_json::json!({"batch": 0, "ambiguous": true}), "{left}");
 
     // The redelivery sends that batch again, and the other one, and reports the resend.
-    let clients = Clients::new(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await, false);
+    let clients = Clients::new(&s.moto.sdk_config(log_processor::RETRY).await, false);
     let retry = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config())
         .with_clock(fixture_now);
     let outcome = retry.process_object(&object, "second", None).await.unwrap();
@@ -450,10 +447,7 @@ async fn a_throttled_publish_is_retried_by_the_sdk_and_counted_once() {
         vec![Fault { matches: "Action=PutMetricData", kind: FaultKind::Throttle, times: 1, after: 1 }],
     )
     .await;
-    let clients = Clients::new(
-        &proxy.sdk_config(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await),
-        false,
-    );
+    let clients = Clients::new(&proxy.sdk_config(&s.moto.sdk_config(log_processor::RETRY).await), false);
     let processor = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config())
         .with_clock(fixture_now);
     let outcome = processor.process_object(&object, "r1", None).await.unwrap();
@@ -622,7 +616,7 @@ async fn a_stale_in_progress_marker_is_taken_over_and_a_fresh_one_is_busy() {
     assert!(busy.to_string().contains("retry later"), "{busy}");
 
     leave(now - 1_000).await; // older than the default 900 s
-    let clients = Clients::new(&s.moto.sdk_config(shared::aws::RetryProfile::Throughput).await, false);
+    let clients = Clients::new(&s.moto.sdk_config(log_processor::RETRY).await, false);
     let taking_over = Processor::new(S3Objects::new(clients.s3.clone()), &clients, processor_config())
         .with_clock(fixture_now);
     let outcome = taking_over.process_object(&object, "third", None).await.unwrap();

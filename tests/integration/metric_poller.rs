@@ -23,7 +23,7 @@ struct Setup {
 
 async fn setup() -> Setup {
     let moto = Moto::start();
-    let config = moto.sdk_config(shared::aws::RetryProfile::Latency).await;
+    let config = moto.sdk_config(metric_poller::RETRY).await;
     let clients = Clients::new(&config, false);
     create_launch_template(&config, "lt").await;
     clients.s3.create_bucket().bucket(STATE_BUCKET).send().await.unwrap();
@@ -342,7 +342,6 @@ async fn throttling_and_server_errors_are_retried_and_nothing_acts_twice() {
 
     let start = SystemTime::now();
     let tick = poller.tick_with_lease("p", start, 60).await.unwrap();
-    eprintln!("tick with faults: {} ms, {} requests", tick.duration_ms, tick.api_calls);
     assert!(proxy.pending().is_empty(), "every fault was injected: {:?}", proxy.pending());
     assert_eq!(proxy.injected().len(), 6);
     assert_eq!(tick.mode, Mode::Act);

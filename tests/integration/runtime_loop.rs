@@ -10,7 +10,7 @@ use shared::aws::Clients;
 #[tokio::test(flavor = "multi_thread")]
 async fn both_functions_serve_invocations_through_the_lambda_runtime_api() {
     let moto = Moto::start();
-    let config = moto.sdk_config(shared::aws::RetryProfile::Latency).await;
+    let config = moto.sdk_config(metric_poller::RETRY).await;
     let clients = Clients::new(&config, false);
 
     // log-processor: the S3 event fixture names this bucket and (URL-encoded) key.

@@ -21,6 +21,12 @@ mod provenance;
 mod read;
 pub mod routes;
 
+/// How the processor's AWS calls retry, wherever it runs (its Lambda, `autoscaler logs
+/// process`, the tests): adaptive mode, for bursts of reads and PutMetricData (see
+/// `shared::aws::RetryProfile`; PutMetricData itself is not retried once it may have been
+/// recorded).
+pub const RETRY: shared::aws::RetryProfile = shared::aws::RetryProfile::Throughput;
+
 pub use config::{MetricsMode, ProcessorConfig};
 pub use event::ObjectRef;
 pub use formats::Format;

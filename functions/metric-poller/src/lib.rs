@@ -34,6 +34,11 @@ pub mod state;
 pub mod tags;
 mod tick;
 
+/// How the poller's AWS calls retry, wherever it runs (its Lambda, `autoscaler poll`, the
+/// tests): standard mode with short backoffs, so that a tick under faults still ends within
+/// its interval (see `shared::aws::RetryProfile`).
+pub const RETRY: shared::aws::RetryProfile = shared::aws::RetryProfile::Latency;
+
 pub use aws::{AutoScalingGroups, CloudWatchMetrics};
 pub use config::PollerConfig;
 pub use invocation::{Clock, InvocationSummary, SystemClock};
