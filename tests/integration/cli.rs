@@ -275,7 +275,7 @@ async fn poll_watch_ticks_until_interrupted_and_releases_its_lease() {
     )
     .unwrap();
 
-    let child = autoscaler()
+    let mut child = autoscaler()
         .args(["poll", "--watch", "--interval", "1", "--json", "--policy"])
         .arg(&policy)
         .envs(moto.env())
@@ -283,21 +283,40 @@ async fn poll_watch_ticks_until_interrupted_and_releases_its_lease() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
-    let interrupted = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(interrupted.success());
-    // A process that ignored Ctrl-C would hang the test: wait on a thread, with a limit.
+    // Interrupted once it has printed two ticks (not after a fixed sleep, which a loaded
+    // machine may not give two ticks); a process that ignored Ctrl-C, or never ticked,
+    // would hang the test: the reader waits on a thread, with a limit.
     let pid = child.id();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            if lines_tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let limit = std::time::Duration::from_secs(60);
+    let mut ticks: Vec<serde_json::Value> = Vec::new();
+    while ticks.len() < 2 {
+        let Ok(line) = lines.recv_timeout(limit) else {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            panic!("autoscaler poll --watch printed {} ticks, then nothing", ticks.len());
+        };
+        ticks.push(serde_json::from_str(&line).unwrap());
+    }
+    let interrupted = Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    assert!(interrupted.success());
+    while let Ok(line) = lines.recv_timeout(limit) {
+        ticks.push(serde_json::from_str(&line).unwrap());
+    }
     let (done, waited) = std::sync::mpsc::channel();
-    std::thread::spawn(move || done.send(child.wait_with_output()));
-    let Ok(output) = waited.recv_timeout(std::time::Duration::from_secs(30)) else {
+    std::thread::spawn(move || done.send(child.wait()));
+    let Ok(status) = waited.recv_timeout(limit) else {
         let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
         panic!("autoscaler poll --watch ignored Ctrl-C");
     };
-    let output = output.unwrap();
-    assert!(output.status.success(), "Ctrl-C is a clean exit");
-    let ticks: Vec<serde_json::Value> =
-        String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(status.unwrap().success(), "Ctrl-C is a clean exit");
     assert!(ticks.len() >= 2, "{} ticks", ticks.len());
     assert!(ticks.iter().all(|t| t["mode"] == "act" && t["groups"][0]["group"] == "watched"));
     // The lease was given up on exit: expires_at 0.
