@@ -458,6 +458,8 @@ fn summarize(files: &[PathBuf], format: &str, json: bool, plot: Option<&Path>) -
     let mut summarizer = log_processor::Summarizer::default();
     // Per-route metrics as the Lambda would publish them (README, Per-route metrics).
     summarizer.set_routes(log_processor::routes::from_env(&Env::from_process())?);
+    // The Lambda's caps on hostile content (README, Hostile input), from the same variables.
+    summarizer.set_caps(log_processor::config::Caps::from_env(&Env::from_process())?);
     for file in files {
         let input: Box<dyn Read + Send> = if file.as_os_str() == "-" {
             Box::new(io::stdin())

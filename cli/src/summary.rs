@@ -308,6 +308,9 @@ pub fn render(summary: &Summary, width: usize, now: i64) -> String {
         summary.skipped,
         reasons(&summary.skipped_reasons)
     );
+    if summary.capped > 0 {
+        let _ = writeln!(out, "{:<12}{}{}", "capped", summary.capped, reasons(&summary.capped_reasons));
+    }
     let Some((first, last)) = range else { return out };
     let minutes = (last - first) / 60 + 1;
     let counted = metrics.counted();

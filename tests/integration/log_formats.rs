@@ -250,3 +250,103 @@ fn logs_summarize_counts_requests_per_route_from_routes() {
     let expected = [("api".to_owned(), 2.0), ("home".to_owned(), 2.0), ("other".to_owned(), 3.0)];
     assert_eq!(per_route, expected);
 }
+
+/// `logs summarize` with the environment `env`, its JSON summary and its text.
+fn summarize_with(file: &std::path::Path, env: &[(&str, &str)]) -> (Value, String) {
+    let run = |json: bool| {
+        let mut command = Command::new(workspace_binary("autoscaler"));
+        command.args(["logs", "summarize"]).args(json.then_some("--json")).arg(file);
+        command.envs(env.iter().copied());
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    (serde_json::from_str(&run(true)).unwrap(), run(false))
+}
+
+fn gzip_file(dir: &std::path::Path, name: &str, content: &[u8]) -> std::path::PathBuf {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(content).unwrap();
+    let file = dir.join(name);
+    std::fs::write(&file, encoder.finish().unwrap()).unwrap();
+    file
+}
+
+/// The cardinality bomb through the CLI, with `MAX_DIMENSION_VALUES` as the Lambda reads
+/// it: each line its own load balancer and target group; past the cap they count under
+/// `other`, every request still counted, and the summary says how many were capped.
+#[test]
+fn logs_summarize_caps_distinct_dimension_values_and_reports_it() {
+    let line = std::fs::read_to_string(fixture("logs/alb.log")).unwrap().lines().next().unwrap().to_owned();
+    let log: String = (0..50)
+        .map(|i| {
+            line.replace("app/shop-alb/50dc6c495c0c9188", &format!("app/lb-{i}/1"))
+                .replace("targetgroup/shop/", &format!("targetgroup/tg-{i}/"))
+                + "\n"
+        })
+        .collect();
+    let dir = integration_tests::temp_dir("cardinality");
+    let file = gzip_file(&dir, "bomb.log.gz", log.as_bytes());
+    let (summary, text) = summarize_with(&file, &[("MAX_DIMENSION_VALUES", "5")]);
+    assert_eq!((summary["records"].as_u64(), summary["capped"].as_u64()), (Some(50), Some(45)));
+    let reason = "dimension value beyond MAX_DIMENSION_VALUES, counted under other";
+    assert_eq!(reasons(&summary, "capped_reasons"), [(reason.to_owned(), 45)]);
+    let mut per_balancer: Vec<(String, f64)> = metrics(&summary)
+        .into_iter()
+        .filter(|(key, _)| key.starts_with("RequestCount@") && !key.contains("TargetGroup"))
+        .collect();
+    per_balancer.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(per_balancer.len(), 6, "5 load balancers and other: {per_balancer:?}");
+    assert_eq!(per_balancer.iter().map(|(_, n)| n).sum::<f64>(), 50.0, "every request counted");
+    assert!(
+        per_balancer.contains(&("RequestCount@0{LoadBalancer=other}".to_owned(), 45.0)),
+        "{per_balancer:?}"
+    );
+    assert!(text.contains(&format!("capped      45 ({reason}: 45)")), "{text}");
+}
+
+/// One CloudTrail event holding a string over `MAX_LINE_BYTES` (100 MB in the security
+/// review): malformed with its reason, never kept whole, and the events around it counted.
+#[test]
+fn logs_summarize_reads_past_a_cloudtrail_event_over_the_line_limit() {
+    let event =
+        |source: &str| format!(r#"{{"eventTime": "2026-11-30T12:00:05Z", "eventSource": "{source}"}}"#);
+    let huge = "x".repeat(3 << 20);
+    let doc = format!(
+        r#"{{"Records": [{}, {}, {}]}}"#,
+        event("s3.amazonaws.com"),
+        event(&huge),
+        event("sqs.amazonaws.com")
+    );
+    let dir = integration_tests::temp_dir("cloudtrail-huge");
+    let file = gzip_file(&dir, "trail.json.gz", doc.as_bytes());
+    let (summary, _) = summarize_with(&file, &[]);
+    let totals = ["records", "malformed", "capped"].map(|k| summary[k].as_u64().unwrap());
+    assert_eq!(totals, [2, 1, 0]);
+    assert_eq!(reasons(&summary, "malformed_reasons"), [("event over MAX_LINE_BYTES".to_owned(), 1)]);
+}
+
+/// `MAX_OBJECT_BYTES` stops the read where it is reached: what was read before is counted,
+/// and the stop is reported.
+#[test]
+fn logs_summarize_stops_at_max_object_bytes_and_reports_it() {
+    let log = std::fs::read(fixture("logs/alb.log")).unwrap().repeat(100);
+    let dir = integration_tests::temp_dir("object-bytes");
+    let file = gzip_file(&dir, "big.log.gz", &log);
+    let (summary, text) = summarize_with(&file, &[("MAX_OBJECT_BYTES", "20000")]);
+    let records = summary["records"].as_u64().unwrap();
+    assert!(records > 0 && records < 700, "{records}");
+    let reason = "object stopped at MAX_OBJECT_BYTES decompressed";
+    assert_eq!(reasons(&summary, "capped_reasons"), [(reason.to_owned(), 1)]);
+    assert!(text.contains(&format!("capped      1 ({reason}: 1)")), "{text}");
+    // Refused at start, as the Lambda would refuse it.
+    let output = Command::new(workspace_binary("autoscaler"))
+        .args(["logs", "summarize"])
+        .arg(&file)
+        .env("MAX_DATUMS_PER_OBJECT", "0")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("MAX_DATUMS_PER_OBJECT"));
+}

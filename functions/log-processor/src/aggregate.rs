@@ -1,12 +1,41 @@
 //! Per-minute, per-dimension aggregation of records into CloudWatch datums. The metric
 //! names and what each means are in the README's metrics table; a metric added here
 //! belongs there too, and in a fixture's expected values.
+//!
+//! Hostile content is bounded per object by [`Caps`] (README, "Hostile input"): distinct
+//! values per dimension (the rest counted under [`OTHER`]) and the datums the object may
+//! create. Both are judged only when a record needs a series that does not exist yet, so
+//! a record of an existing series costs nothing more.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use shared::metrics::{Datum, DatumValue, Histogram, Unit};
+use shared::metrics::{Datum, DatumValue, Histogram, MAX_DIMENSION_VALUE_LEN, Unit};
 
-use crate::formats::{Detail, Measure, Record};
+use crate::config::Caps;
+use crate::formats::{Detail, MAX_DIMENSIONS, Measure, Record};
+
+/// The value records are counted under when theirs is beyond a cap (as `routes` does).
+pub const OTHER: &str = "other";
+
+/// Why a record was capped; each counted once per record in the summary's `capped_reasons`.
+pub const CAPPED_VALUES: &str = "dimension value beyond MAX_DIMENSION_VALUES, counted under other";
+pub const CAPPED_LENGTH: &str = "dimension value over 1024 bytes, counted under other";
+pub const CAPPED_NO_SERIES: &str = "new series beyond MAX_DATUMS_PER_OBJECT, in no metric";
+pub const CAPPED_FINER: &str = "new series beyond MAX_DATUMS_PER_OBJECT, in its first series only";
+pub const CAPPED_SAMPLE: &str = "time beyond MAX_DATUMS_PER_OBJECT, left out of its distribution";
+/// A record's reasons, as bits of one byte while it is counted.
+const VALUES: u8 = 1;
+const LENGTH: u8 = 1 << 1;
+const NO_SERIES: u8 = 1 << 2;
+const FINER: u8 = 1 << 3;
+const SAMPLE: u8 = 1 << 4;
+const REASONS: [(u8, &str); 5] = [
+    (VALUES, CAPPED_VALUES),
+    (LENGTH, CAPPED_LENGTH),
+    (NO_SERIES, CAPPED_NO_SERIES),
+    (FINER, CAPPED_FINER),
+    (SAMPLE, CAPPED_SAMPLE),
+];
 
 #[derive(Clone, Debug, Default)]
 struct Counters {
@@ -23,10 +52,57 @@ struct Counters {
     latency: Histogram,
     /// [`Detail::Target`]'s time.
     target: Histogram,
+    /// The ranges of `latency` and `target`, which bound their datums.
+    spans: [Span; 2],
     rejected: Option<u64>,
     packets: Option<u64>,
     bytes: Option<u64>,
     errors: u64,
+}
+
+/// A distribution's positive values, their range and count: a histogram keeps a bucket per
+/// 2 % of the range that holds a value, 150 to a datum, so a hostile spread (1e-300 to
+/// 1e300) would cost a datum per 150 samples; the datums a sample may add are charged to
+/// the object's first.
+#[derive(Clone, Copy, Debug, Default)]
+struct Span {
+    min: f64,
+    max: f64,
+    samples: u64,
+    /// Datums charged so far (0: none beyond the one charged when the series was created).
+    charged: usize,
+}
+
+/// The most datums a distribution of `samples` positive values over `min..=max` can take
+/// (zeros have a bucket of their own).
+fn span_datums(min: f64, max: f64, samples: u64) -> usize {
+    let gamma = (1.0 + Histogram::RELATIVE_ERROR) / (1.0 - Histogram::RELATIVE_ERROR);
+    let range = ((max.ln() - min.ln()) / gamma.ln()).ceil() as usize + 1; // `as` saturates
+    let buckets = range.min(usize::try_from(samples).unwrap_or(usize::MAX));
+    buckets.saturating_add(1).div_ceil(shared::metrics::MAX_VALUES_PER_DATUM)
+}
+
+/// The datums an object may still create.
+#[derive(Debug)]
+struct Budget {
+    used: usize,
+    limit: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self { used: 0, limit: Caps::default().datums }
+    }
+}
+
+impl Budget {
+    fn take(&mut self, datums: usize) -> bool {
+        let fits = self.used.saturating_add(datums) <= self.limit;
+        if fits {
+            self.used += datums;
+        }
+        fits
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +130,34 @@ enum Set {
     VerifyStatus,
 }
 
+/// The datums a new series of `record` under `set` publishes (those `datums` writes,
+/// optional ones included, each distribution as one until its range widens).
+fn datums_of(record: &Record<'_>, set: Set) -> usize {
+    match (record.measure, record.detail, set) {
+        (_, _, Set::VerifyStatus) => 1,
+        (Measure::Event { .. }, Detail::Connection { .. }, _) => 3,
+        (Measure::Event { .. }, _, _) => 2,
+        (Measure::Flow { .. }, _, _) => 4,
+        (Measure::Request { http, .. }, detail, set) => {
+            let statuses = if http { 4 } else { 0 };
+            let target = matches!(detail, Detail::Target { .. });
+            match set {
+                Set::Route => 1 + statuses + 1,
+                _ => 1 + statuses + 1 + usize::from(target) + 2,
+            }
+        }
+    }
+}
+
+/// A record's dimension values as its series are looked up: as parsed, judged and kept,
+/// or judged and counted under [`OTHER`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Judged {
+    NotYet,
+    Kept,
+    Other,
+}
+
 /// Aggregates records by minute and dimensions. Keys are encoded into one byte string
 /// (minute, then `name\x1fvalue\x1e` per dimension) in a reused buffer, so a record that
 /// falls into an existing minute costs a hash lookup and no allocation.
@@ -64,9 +168,23 @@ pub struct Aggregator {
     object_dimensions: Vec<u8>,
     groups: HashMap<Box<[u8]>, Counters>,
     key: Vec<u8>,
+    caps: Caps,
+    /// The current object's values per dimension name, each at most `caps.dimension_values`.
+    values: HashMap<&'static str, HashSet<Box<[u8]>>>,
+    budget: Budget,
+    /// Records capped, and how many for each reason (a record may have several).
+    capped: u64,
+    capped_reasons: BTreeMap<&'static str, u64>,
 }
 
 impl Aggregator {
+    /// Starts an object: its caps, counted afresh.
+    pub fn start_object(&mut self, caps: Caps) {
+        self.caps = caps;
+        self.values.clear();
+        self.budget = Budget { used: 0, limit: caps.datums };
+    }
+
     /// Sets the dimensions of the records that follow (one object's).
     pub fn set_object_dimensions(&mut self, dimensions: &[(&str, &str)]) {
         self.object_dimensions.clear();
@@ -75,42 +193,140 @@ impl Aggregator {
         }
     }
 
+    /// Records capped, and by reason.
+    pub fn capped(&self) -> (u64, &BTreeMap<&'static str, u64>) {
+        (self.capped, &self.capped_reasons)
+    }
+
     /// Counts the record under each non-empty prefix of its dimensions (or under none),
     /// and, under its first dimension, per `route` (`ROUTES`) and per failed verify status.
     pub fn add(&mut self, record: &Record<'_>, route: Option<&str>) {
-        for len in record.dimension_count.min(1)..=record.dimension_count {
-            self.count(record, &record.dimensions[..len], None, Set::Full);
+        // Slots: the record's dimensions, then `Route`, then `VerifyStatus`.
+        let mut dimensions: [(&'static str, &[u8]); MAX_DIMENSIONS + 2] = [("", b""); MAX_DIMENSIONS + 2];
+        dimensions[..MAX_DIMENSIONS].copy_from_slice(&record.dimensions);
+        let verify = match record.detail {
+            Detail::Connection { verify_failure: Some(status), .. } => Some(status),
+            _ => None,
+        };
+        dimensions[MAX_DIMENSIONS] = ("Route", route.map_or(&b""[..], str::as_bytes));
+        dimensions[MAX_DIMENSIONS + 1] = ("VerifyStatus", verify.unwrap_or_default());
+        let mut judged = [Judged::NotYet; MAX_DIMENSIONS + 2];
+        let mut reasons = 0u8;
+        let n = record.dimension_count;
+        let first = n.min(1);
+        for len in first..=n {
+            let slots = [0, 1];
+            if !self.count(record, &slots[..len], &dimensions, &mut judged, Set::Full, &mut reasons) {
+                // Counted in no series when its first one is refused; else in the first only.
+                reasons |= if len == first { NO_SERIES } else { FINER };
+                if len == first {
+                    return self.tally(reasons);
+                }
+                break;
+            }
         }
-        let first = &record.dimensions[..record.dimension_count.min(1)];
-        if let Some(route) = route {
-            self.count(record, first, Some(("Route", route.as_bytes())), Set::Route);
+        let extras = [
+            (route.is_some(), MAX_DIMENSIONS, Set::Route),
+            (verify.is_some(), MAX_DIMENSIONS + 1, Set::VerifyStatus),
+        ];
+        for (_, slot, set) in extras.into_iter().filter(|(present, ..)| *present) {
+            let slots = [0, slot];
+            if !self.count(record, &slots[1 - first..], &dimensions, &mut judged, set, &mut reasons) {
+                reasons |= FINER;
+            }
         }
-        if let Detail::Connection { verify_failure: Some(status), .. } = record.detail {
-            self.count(record, first, Some(("VerifyStatus", status)), Set::VerifyStatus);
+        self.tally(reasons);
+    }
+
+    fn tally(&mut self, reasons: u8) {
+        if reasons == 0 {
+            return;
+        }
+        self.capped = self.capped.saturating_add(1);
+        for (bit, reason) in REASONS {
+            if reasons & bit != 0 {
+                let count = self.capped_reasons.entry(reason).or_default();
+                *count = count.saturating_add(1);
+            }
         }
     }
 
+    fn encode_key(&mut self, minute: i64, slots: &[usize], dimensions: &[(&str, &[u8])], judged: &[Judged]) {
+        self.key.clear();
+        self.key.extend_from_slice(&minute.to_be_bytes());
+        self.key.extend_from_slice(&self.object_dimensions);
+        for &slot in slots {
+            let (name, value) = dimensions[slot];
+            let value = if judged[slot] == Judged::Other { OTHER.as_bytes() } else { value };
+            encode(&mut self.key, name, value);
+        }
+    }
+
+    /// Counts the record in its series of `slots` (dimension slots), creating it within
+    /// the caps; `false` if the object's datums are spent.
     fn count(
         &mut self,
         record: &Record<'_>,
+        slots: &[usize],
         dimensions: &[(&'static str, &[u8])],
-        extra: Option<(&str, &[u8])>,
+        judged: &mut [Judged],
         set: Set,
-    ) {
-        self.key.clear();
-        self.key.extend_from_slice(&record.minute.to_be_bytes());
-        self.key.extend_from_slice(&self.object_dimensions);
-        for (name, value) in dimensions.iter().chain(&extra) {
-            encode(&mut self.key, name, value);
+        reasons: &mut u8,
+    ) -> bool {
+        self.encode_key(record.minute, slots, dimensions, judged);
+        if let Some(counters) = self.groups.get_mut(self.key.as_slice()) {
+            // An existing series: its values are counted already.
+            for &slot in slots {
+                if judged[slot] == Judged::NotYet {
+                    judged[slot] = Judged::Kept;
+                }
+            }
+            count(counters, record, set, &mut self.budget, reasons);
+            return true;
         }
-        let counters = match self.groups.get_mut(self.key.as_slice()) {
-            Some(c) => c,
-            None => self
-                .groups
-                .entry(self.key.as_slice().into())
-                .or_insert_with(|| Counters { set, ..Counters::default() }),
-        };
-        count(counters, record, set);
+        let mut changed = false;
+        for &slot in slots {
+            if judged[slot] == Judged::NotYet {
+                let (name, value) = dimensions[slot];
+                judged[slot] = self.judge(name, value, reasons);
+                changed |= judged[slot] == Judged::Other;
+            }
+        }
+        if changed {
+            self.encode_key(record.minute, slots, dimensions, judged);
+            if let Some(counters) = self.groups.get_mut(self.key.as_slice()) {
+                count(counters, record, set, &mut self.budget, reasons);
+                return true;
+            }
+        }
+        if !self.budget.take(datums_of(record, set)) {
+            return false;
+        }
+        let counters = self
+            .groups
+            .entry(self.key.as_slice().into())
+            .or_insert_with(|| Counters { set, ..Counters::default() });
+        count(counters, record, set, &mut self.budget, reasons);
+        true
+    }
+
+    /// Whether a value new to a series keeps its name: within CloudWatch's length, and
+    /// one of the object's first `MAX_DIMENSION_VALUES` of its dimension.
+    fn judge(&mut self, name: &'static str, value: &[u8], reasons: &mut u8) -> Judged {
+        if value.len() > MAX_DIMENSION_VALUE_LEN {
+            *reasons |= LENGTH;
+            return Judged::Other;
+        }
+        let seen = self.values.entry(name).or_default();
+        if seen.contains(value) {
+            Judged::Kept
+        } else if seen.len() < self.caps.dimension_values {
+            seen.insert(value.into());
+            Judged::Kept
+        } else {
+            *reasons |= VALUES;
+            Judged::Other
+        }
     }
 
     /// The datums, sorted by minute, dimensions and metric name.
@@ -214,21 +430,48 @@ fn encode(key: &mut Vec<u8>, name: &str, value: &[u8]) {
     key.push(0x1e);
 }
 
-fn count(counters: &mut Counters, record: &Record<'_>, set: Set) {
-    counters.requests += 1;
+/// Records a time in a distribution, charging the datums a wider range can take.
+fn sample(histogram: &mut Histogram, span: &mut Span, value: f64, budget: &mut Budget, reasons: &mut u8) {
+    if value > 0.0 && value.is_finite() {
+        let samples = span.samples + 1;
+        // Only a wider range or every 150th sample can take another datum.
+        let (min, max) = match span.samples {
+            0 => (value, value),
+            _ => (span.min.min(value), span.max.max(value)),
+        };
+        if min < span.min || max > span.max || samples % 150 == 0 || span.samples == 0 {
+            let datums = span_datums(min, max, samples);
+            if !budget.take(datums.saturating_sub(span.charged.max(1))) {
+                *reasons |= SAMPLE;
+                return;
+            }
+            span.charged = datums.max(span.charged).max(1);
+        }
+        *span = Span { min, max, samples, ..*span };
+    }
+    histogram.record(value);
+}
+
+fn add(total: &mut u64, amount: u64) {
+    *total = total.saturating_add(amount);
+}
+
+fn count(counters: &mut Counters, record: &Record<'_>, set: Set, budget: &mut Budget, reasons: &mut u8) {
+    add(&mut counters.requests, 1);
+    let [latency_span, target_span] = &mut counters.spans;
     match (record.measure, record.detail) {
         (Measure::Event { error }, Detail::Connection { handshake, .. }) => {
             counters.kind.get_or_insert(Kind::Connection);
-            counters.errors += u64::from(error);
+            add(&mut counters.errors, u64::from(error));
             if let Some(handshake) = handshake {
-                counters.latency.record(handshake);
+                sample(&mut counters.latency, latency_span, handshake, budget, reasons);
             }
         }
         (Measure::Request { http, status, latency, received, sent }, detail) => {
             let target = match detail {
                 Detail::Target { metric, seconds } => {
                     if let Some(seconds) = seconds {
-                        counters.target.record(seconds);
+                        sample(&mut counters.target, target_span, seconds, budget, reasons);
                     }
                     Some(metric)
                 }
@@ -238,31 +481,31 @@ fn count(counters: &mut Counters, record: &Record<'_>, set: Set) {
             if let Some(status) = status
                 && (200..600).contains(&status)
             {
-                counters.status_classes[usize::from(status / 100 - 2)] += 1;
+                add(&mut counters.status_classes[usize::from(status / 100 - 2)], 1);
             }
             if let Some(received) = received {
-                *counters.received_bytes.get_or_insert(0) += received;
+                add(counters.received_bytes.get_or_insert(0), received);
             }
-            counters.sent_bytes += sent;
+            add(&mut counters.sent_bytes, sent);
             // A route publishes one latency: the target's time where there is one.
             if let (Some(latency), false) = (latency, set == Set::Route && target.is_some()) {
-                counters.latency.record(latency);
+                sample(&mut counters.latency, latency_span, latency, budget, reasons);
             }
         }
         (Measure::Flow { packets, bytes, rejected }, _) => {
             counters.kind.get_or_insert(Kind::Flow);
             for (total, value) in [(&mut counters.packets, packets), (&mut counters.bytes, bytes)] {
                 if let Some(value) = value {
-                    *total.get_or_insert(0) += value;
+                    add(total.get_or_insert(0), value);
                 }
             }
             if let Some(rejected) = rejected {
-                *counters.rejected.get_or_insert(0) += u64::from(rejected);
+                add(counters.rejected.get_or_insert(0), u64::from(rejected));
             }
         }
         (Measure::Event { error }, _) => {
             counters.kind.get_or_insert(Kind::Event);
-            counters.errors += u64::from(error);
+            add(&mut counters.errors, u64::from(error));
         }
     }
 }
@@ -376,6 +619,26 @@ mod tests {
         assert_eq!(value(&datums, "TLSHandshakeLatency", &lb), Some(1.0));
         let status = [("LoadBalancer", "app/x/1"), ("VerifyStatus", "Failed:CertificateExpired")];
         assert_eq!(names(&datums, &status), ["TLSHandshakeFailureCount"]);
+    }
+
+    /// A value beyond the cap is `other` in every series of its record, so each series'
+    /// finer ones add up to it.
+    #[test]
+    fn a_value_beyond_the_cap_is_other_in_every_series_of_its_record() {
+        let mut aggregator = Aggregator::default();
+        aggregator.start_object(Caps { dimension_values: 1, ..Caps::default() });
+        for (lb, tg, route) in [(&b"app/a/1"[..], &b"tg/a"[..], "users"), (b"app/b/1", b"tg/a", "orders")] {
+            let record = Record::new(0, request(Some(200))).with("LoadBalancer", lb).with("TargetGroup", tg);
+            aggregator.add(&record, Some(route));
+        }
+        let datums = aggregator.datums();
+        assert_eq!(value(&datums, "RequestCount", &[("LoadBalancer", "other")]), Some(1.0));
+        let finer = [("LoadBalancer", "other"), ("TargetGroup", "tg/a")];
+        assert_eq!(value(&datums, "RequestCount", &finer), Some(1.0), "tg/a is one of the values kept");
+        let route = [("LoadBalancer", "other"), ("Route", "other")];
+        assert_eq!(value(&datums, "RequestCount", &route), Some(1.0));
+        assert_eq!(value(&datums, "RequestCount", &[("LoadBalancer", "app/b/1")]), None);
+        assert_eq!(aggregator.capped(), (1, &BTreeMap::from([(CAPPED_VALUES, 1)])));
     }
 
     #[test]

@@ -10,6 +10,60 @@ use crate::formats::Format;
 pub const DEFAULT_NAMESPACE: &str = "LambdaAutoscaler/Logs";
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
 
+/// Per-object limits on what hostile content can cost (README, "Hostile input"). What a
+/// limit stops is counted in the summary's `capped`, never dropped silently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caps {
+    /// `MAX_DIMENSION_VALUES`: distinct values per dimension per object; later values are
+    /// counted under `other`. 200 covers a load balancer's target groups (AWS allows 100)
+    /// and an account's CloudTrail event sources, and bounds custom metrics.
+    pub dimension_values: usize,
+    /// `MAX_DATUMS_PER_OBJECT`: datums an object may create (each metric of each minute and
+    /// dimension set; a distribution by the datums its value range can take). 10,000 is
+    /// 10 minutes of 100 target groups, 10 PutMetricData requests.
+    pub datums: usize,
+    /// `MAX_OBJECT_BYTES`: decompressed bytes read from one object; reading stops there.
+    /// 8 GiB, over ten times AWS's largest load balancer log files.
+    pub object_bytes: u64,
+    /// `MAX_DECOMPRESSION_RATIO`: decompressed over compressed bytes, judged past the first
+    /// 64 MiB; reading stops there. Real logs compress 5 to 25 times: more is a bomb.
+    pub decompression_ratio: u64,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Self { dimension_values: 200, datums: 10_000, object_bytes: 8 << 30, decompression_ratio: 100 }
+    }
+}
+
+impl Caps {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let positive = |name: &str, value: u64| match value {
+            0 => Err(invalid(name, "0", "must be at least 1")),
+            n => Ok(n),
+        };
+        Ok(Self {
+            dimension_values: positive(
+                "MAX_DIMENSION_VALUES",
+                env.parse_or("MAX_DIMENSION_VALUES", defaults.dimension_values as u64)?,
+            )? as usize,
+            datums: positive(
+                "MAX_DATUMS_PER_OBJECT",
+                env.parse_or("MAX_DATUMS_PER_OBJECT", defaults.datums as u64)?,
+            )? as usize,
+            object_bytes: positive(
+                "MAX_OBJECT_BYTES",
+                env.parse_or("MAX_OBJECT_BYTES", defaults.object_bytes)?,
+            )?,
+            decompression_ratio: positive(
+                "MAX_DECOMPRESSION_RATIO",
+                env.parse_or("MAX_DECOMPRESSION_RATIO", defaults.decompression_ratio)?,
+            )?,
+        })
+    }
+}
+
 /// How metrics reach CloudWatch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetricsMode {
@@ -25,8 +79,12 @@ pub struct ProcessorConfig {
     pub namespace: String,
     /// `METRICS_MODE`: `api` (default) or `emf`.
     pub metrics_mode: MetricsMode,
-    /// `MAX_LINE_BYTES`: longer lines are counted as malformed and skipped.
+    /// `MAX_LINE_BYTES`: longer lines (and CloudTrail events) are counted as malformed and
+    /// skipped.
     pub max_line_bytes: usize,
+    /// `MAX_DIMENSION_VALUES`, `MAX_DATUMS_PER_OBJECT`, `MAX_OBJECT_BYTES`,
+    /// `MAX_DECOMPRESSION_RATIO`.
+    pub caps: Caps,
     /// `STATE_URI` (`s3://bucket/prefix`): idempotency markers, so that a redelivered event
     /// publishes nothing twice. Objects under it are never processed (recursion guard).
     pub state: Option<S3Uri>,
@@ -60,6 +118,7 @@ impl Default for ProcessorConfig {
             namespace: DEFAULT_NAMESPACE.to_owned(),
             metrics_mode: MetricsMode::Api,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            caps: Caps::default(),
             state: None,
             output: None,
             formats: Vec::new(),
@@ -119,6 +178,7 @@ impl ProcessorConfig {
             namespace: env.string_or("METRICS_NAMESPACE", DEFAULT_NAMESPACE),
             metrics_mode,
             max_line_bytes: env.parse_or("MAX_LINE_BYTES", DEFAULT_MAX_LINE_BYTES)?,
+            caps: Caps::from_env(env)?,
             state,
             output,
             formats: env.string("LOG_FORMATS").map(|v| parse_formats(&v)).transpose()?.unwrap_or_default(),
@@ -220,6 +280,28 @@ mod tests {
         assert_eq!(ProcessorConfig::from_env(&env).unwrap().metrics_mode, MetricsMode::Emf);
         let error = ProcessorConfig::from_env(&Env::from_pairs([("METRICS_MODE", "statsd")])).unwrap_err();
         assert_eq!(error.name, "METRICS_MODE");
+    }
+
+    #[test]
+    fn caps_from_the_environment_with_safe_defaults() {
+        let defaults = Caps::from_env(&Env::from_pairs([])).unwrap();
+        assert_eq!(defaults, Caps::default());
+        assert_eq!((defaults.dimension_values, defaults.datums), (200, 10_000));
+        let env = Env::from_pairs([
+            ("MAX_DIMENSION_VALUES", "5"),
+            ("MAX_DATUMS_PER_OBJECT", "100"),
+            ("MAX_OBJECT_BYTES", "1000000"),
+            ("MAX_DECOMPRESSION_RATIO", "20"),
+        ]);
+        let caps = ProcessorConfig::from_env(&env).unwrap().caps;
+        assert_eq!(
+            caps,
+            Caps { dimension_values: 5, datums: 100, object_bytes: 1_000_000, decompression_ratio: 20 }
+        );
+        for (name, value) in [("MAX_DIMENSION_VALUES", "0"), ("MAX_DATUMS_PER_OBJECT", "many")] {
+            let error = ProcessorConfig::from_env(&Env::from_pairs([(name, value)])).unwrap_err();
+            assert_eq!(error.name, name);
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! - every line is accounted for: records + malformed + skipped = lines read;
 //! - an object's totals are the sum of its lines' contributions (each line summarized
-//!   alone, after the format's header lines);
+//!   alone, after the format's header lines); this holds below the caps on hostile content
+//!   (`Caps`), which logs of at most 12 lines never reach;
 //! - every datum the processor would publish (after `shared::metrics::screen`) is one
 //!   CloudWatch accepts, by an oracle written here from CloudWatch's limits: finite values
 //!   within its range, positive counts, at most 30 dimensions, names and values of

@@ -205,6 +205,10 @@ pub enum ObjectOutcome {
         /// Batches sent again that an earlier invocation may have published already
         /// (left in flight): each may be counted twice. The `AmbiguousPublishes` metric.
         ambiguous_publishes: usize,
+        /// Records counted under `other` or in fewer series, and a read stopped at a
+        /// limit (`Caps`), by reason.
+        capped: u64,
+        capped_reasons: std::collections::BTreeMap<&'static str, u64>,
         /// Datums left out, each alone, with their reasons: what CloudWatch would refuse
         /// (values, names, timestamps outside its window when sent) and what the key
         /// does not vouch for (`provenance`).
@@ -446,6 +450,7 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
             (self.config.max_line_bytes, self.config.vpc_interface_dimension);
         let flag = cancel.clone();
         let routes = self.config.routes.clone();
+        let caps = self.config.caps;
         // The normalized output, if configured, is uploaded while the object is read.
         let (parts, parts_rx) = tokio::sync::mpsc::channel(2);
         let sink = self
@@ -466,6 +471,7 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
                 None => Summarizer::default(),
             };
             summarizer.set_routes(routes);
+            summarizer.set_caps(caps);
             let read = summarizer.read(reader, &options);
             // Only a whole read completes the output; after a failed one the sink is
             // dropped unfinished, and the uploader, seeing the stream end without its end
@@ -606,8 +612,16 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
             skipped: summary.skipped,
             datums_published,
             ambiguous_publishes,
+            capped: summary.capped,
+            capped_reasons: summary.capped_reasons.clone(),
             screened: screened.clone(),
         };
+        if summary.capped > 0 {
+            tracing::warn!(
+                bucket = %object.bucket, key = %object.key, capped = summary.capped,
+                reasons = ?summary.capped_reasons, "capped: hostile or unusual content (README, Hostile input)"
+            );
+        }
         if !screened.is_empty() {
             tracing::warn!(
                 bucket = %object.bucket, key = %object.key, datums = screened.skipped_datums,

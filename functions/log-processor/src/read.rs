@@ -1,6 +1,7 @@
 //! Reading one log: decompression detected from the bytes, format detection, the line
 //! loop with its limits, and aggregation. Synchronous and streaming: memory is bounded by
-//! the read buffers, the line limit and the number of distinct minutes × dimensions.
+//! the read buffers, the line limit and the object's datums (`Caps`); decompressed bytes
+//! are bounded too, in all and in ratio to the compressed ones (a decompression bomb).
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read};
@@ -12,6 +13,7 @@ use serde::Serialize;
 use shared::metrics::Datum;
 
 use crate::aggregate::Aggregator;
+use crate::config::Caps;
 use crate::formats::{self, Format, LineParser, Parsed, Record};
 use crate::lines::{Line, Lines};
 use crate::routes::Routes;
@@ -50,7 +52,90 @@ pub struct Summary {
     /// `skipped` and `malformed` by reason: every line is accounted for, and says why.
     pub skipped_reasons: BTreeMap<&'static str, u64>,
     pub malformed_reasons: BTreeMap<&'static str, u64>,
+    /// Records counted under `other` or in fewer series than their own, and objects whose
+    /// reading stopped at a limit (`Caps`), by reason (a record may have several).
+    pub capped: u64,
+    pub capped_reasons: BTreeMap<&'static str, u64>,
     pub metrics: Vec<Datum>,
+}
+
+/// Why an object's reading stopped early, counted in `capped_reasons`: what was read
+/// before is counted, the rest is not read.
+pub const STOPPED_BYTES: &str = "object stopped at MAX_OBJECT_BYTES decompressed";
+pub const STOPPED_RATIO: &str = "object stopped at MAX_DECOMPRESSION_RATIO (a decompression bomb)";
+
+/// Decompressed bytes read before the ratio is judged: small objects of repeated lines
+/// compress far better than logs, and cost little whatever their ratio.
+const RATIO_AFTER_BYTES: u64 = 64 << 20;
+/// How often (in bytes) the limits are looked at.
+const LIMIT_CHECK_BYTES: u64 = 1 << 20;
+
+/// The error a [`Limited`] read ends with.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Stop(&'static str);
+
+/// The stop reason in an I/O error, if a limit ended the read.
+fn stop_reason(error: &io::Error) -> Option<&'static str> {
+    error.get_ref().and_then(|e| e.downcast_ref::<Stop>()).map(|stop| stop.0)
+}
+
+/// Decompressed text, read up to `MAX_OBJECT_BYTES` and, compressed, to
+/// `MAX_DECOMPRESSION_RATIO` times what was consumed of the source.
+struct Limited<'a, R> {
+    inner: R,
+    read: u64,
+    next_check: u64,
+    caps: Caps,
+    /// The compressed bytes consumed, when the source is compressed.
+    compressed: Option<&'a AtomicU64>,
+}
+
+impl<'a, R> Limited<'a, R> {
+    fn new(inner: R, caps: Caps, compressed: Option<&'a AtomicU64>) -> Self {
+        Self { inner, read: 0, next_check: LIMIT_CHECK_BYTES.min(caps.object_bytes), caps, compressed }
+    }
+
+    fn check(&mut self) -> io::Result<()> {
+        let stop = |why| Err(io::Error::new(io::ErrorKind::InvalidData, Stop(why)));
+        if self.read > self.caps.object_bytes {
+            return stop(STOPPED_BYTES);
+        }
+        if let Some(compressed) = self.compressed
+            && self.read > RATIO_AFTER_BYTES
+            && self.read / compressed.load(Ordering::Relaxed).max(1) > self.caps.decompression_ratio
+        {
+            return stop(STOPPED_RATIO);
+        }
+        // One past the byte limit, so that reading over it is seen.
+        self.next_check = (self.read + LIMIT_CHECK_BYTES).min(self.caps.object_bytes.saturating_add(1));
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Limited<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.read >= self.next_check {
+            self.check()?;
+        }
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Limited<'_, R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.read >= self.next_check {
+            self.check()?;
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.read += amount as u64;
+        self.inner.consume(amount);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +149,7 @@ pub enum ReadError {
     )]
     UnknownFormat,
     #[error("invalid CloudTrail JSON after {records} records")]
-    Json { records: u64, source: serde_json::Error },
+    Json { records: u64, source: formats::cloudtrail::Error },
     #[error("stopped after line {line}: the invocation's deadline is near")]
     Cancelled { line: u64 },
 }
@@ -247,12 +332,19 @@ pub struct Summarizer {
     sink: Option<Box<dyn RecordSink>>,
     /// `ROUTES`; empty without.
     routes: Routes,
+    /// Applied to each log read.
+    caps: Caps,
 }
 
 impl Summarizer {
     /// Adds per-route metrics (`ROUTES`) for the formats that log request paths.
     pub fn set_routes(&mut self, routes: Routes) {
         self.routes = routes;
+    }
+
+    /// Limits each log read to `caps` (the defaults otherwise).
+    pub fn set_caps(&mut self, caps: Caps) {
+        self.caps = caps;
     }
 
     /// Records also go to `sink`; [`Summarizer::take_sink`] gives it back.
@@ -269,7 +361,19 @@ impl Summarizer {
             self.summary.format = None;
         }
         self.summary.metrics = self.aggregator.datums();
+        let (capped, reasons) = self.aggregator.capped();
+        self.summary.capped = self.summary.capped.saturating_add(capped);
+        for (reason, n) in reasons {
+            *self.summary.capped_reasons.entry(reason).or_default() += n;
+        }
         self.summary
+    }
+
+    /// A limit stopped the read: counted, and what was read before stays counted.
+    fn stopped(&mut self, why: &'static str) {
+        tracing::debug!(why, "reading stopped");
+        self.summary.capped = self.summary.capped.saturating_add(1);
+        *self.summary.capped_reasons.entry(why).or_default() += 1;
     }
 
     /// Reads one log into the totals. On error, what was read before it stays counted.
@@ -279,6 +383,7 @@ impl Summarizer {
             BufReader::with_capacity(READ_BUFFER_BYTES, Counting { inner: reader, count: consumed.clone() });
         let head = buffered.fill_buf().map_err(|source| io_error(&consumed, 0, 0, source))?;
         let (gzip, zstd) = (head.starts_with(&GZIP_MAGIC), head.starts_with(&ZSTD_MAGIC));
+        self.aggregator.start_object(self.caps);
         std::thread::scope(|scope| {
             let text: Box<dyn BufRead> = if gzip {
                 // Multi-member: concatenated gzip files are one valid stream.
@@ -289,16 +394,18 @@ impl Summarizer {
             } else {
                 Box::new(buffered)
             };
-            self.read_text(text, options, &consumed)
+            self.read_text(text, options, &consumed, gzip || zstd)
         })
     }
 
     fn read_text(
         &mut self,
-        mut text: Box<dyn BufRead + '_>,
+        text: Box<dyn BufRead + '_>,
         options: &ReadOptions<'_>,
         consumed: &AtomicU64,
+        compressed: bool,
     ) -> Result<(), ReadError> {
+        let mut text = Limited::new(text, self.caps, compressed.then_some(consumed));
         let io_error = |line, records, source| io_error(consumed, line, records, source);
         let head = text.fill_buf().map_err(|e| io_error(0, 0, e))?;
         let format = if head.is_empty() {
@@ -331,15 +438,20 @@ impl Summarizer {
         let Some(mut parser) = LineParser::new(format, options.key, options.vpc_interface_dimension) else {
             // CloudTrail: one JSON document.
             let records_before = self.summary.records;
-            let result = formats::cloudtrail::read(text, &mut |parsed| self.count(parsed));
-            return result.map_err(|source| {
-                let records = self.summary.records - records_before;
-                if source.is_io() {
-                    io_error(0, records, source.into())
-                } else {
-                    ReadError::Json { records, source }
-                }
-            });
+            let result =
+                formats::cloudtrail::read(text, options.max_line_bytes, &mut |parsed| self.count(parsed));
+            let records = self.summary.records - records_before;
+            return match result {
+                Ok(()) => Ok(()),
+                Err(formats::cloudtrail::Error::Io(source)) => match stop_reason(&source) {
+                    Some(why) => {
+                        self.stopped(why);
+                        Ok(())
+                    }
+                    None => Err(io_error(0, records, source)),
+                },
+                Err(source) => Err(ReadError::Json { records, source }),
+            };
         };
 
         let mut lines = Lines::new(text, options.max_line_bytes);
@@ -354,6 +466,10 @@ impl Summarizer {
                 Ok(Some(line)) => line,
                 Ok(None) => return Ok(()),
                 Err(source) => {
+                    if let Some(why) = stop_reason(&source) {
+                        self.stopped(why);
+                        return Ok(());
+                    }
                     return Err(io_error(line_number, self.summary.records - records_before, source));
                 }
             };
@@ -407,6 +523,7 @@ mod tests {
     use shared::metrics::DatumValue;
 
     use super::*;
+    use crate::aggregate;
 
     fn fixture(name: &str) -> Vec<u8> {
         let path =
@@ -688,6 +805,173 @@ mod tests {
         summarizer.set_routes(routes);
         summarizer.read(&fixture("nlb.log")[..], &options("x")).unwrap();
         assert!(summarizer.finish().metrics.iter().all(|d| !d.dimensions.contains_key("Route")));
+    }
+
+    /// An ALB access line for load balancer `lb`, target group `tg`, at `minute` past
+    /// 2026-11-30T12:00Z, with the target's time `target`.
+    fn alb_line(lb: &str, tg: &str, minute: u32, target: &str) -> String {
+        format!(
+            "http 2026-11-30T{:02}:{:02}:01.100000Z {lb} 192.168.131.39:2817 10.0.0.1:80 0.001 {target} 0.000 200 200 134 1366 \"GET http://shop.example.com:80/ HTTP/1.1\" \"curl/8.5.0\" - - arn:aws:elasticloadbalancing:us-east-1:123456789012:{tg} \"Root=1-58337262-36d228ad5d99923122bbe354\"\n",
+            12 + minute / 60 % 12,
+            minute % 60
+        )
+    }
+
+    fn read_with(caps: Caps, log: &[u8]) -> Summary {
+        let mut summarizer = Summarizer::default();
+        summarizer.set_caps(caps);
+        summarizer.read(log, &options("x")).unwrap();
+        summarizer.finish()
+    }
+
+    /// Per dimension name, the distinct values among the datums.
+    fn distinct_values(summary: &Summary) -> BTreeMap<String, std::collections::BTreeSet<String>> {
+        let mut values: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+        for datum in &summary.metrics {
+            for (name, value) in &datum.dimensions {
+                values.entry(name.clone()).or_default().insert(value.clone());
+            }
+        }
+        values
+    }
+
+    /// RequestCount summed over the series of the first dimension alone (or of none).
+    fn first_level_requests(summary: &Summary) -> f64 {
+        summary
+            .metrics
+            .iter()
+            .filter(|d| d.name == "RequestCount" && d.dimensions.len() <= 1)
+            .map(|d| match d.value {
+                DatumValue::Single { value } => value,
+                DatumValue::Distribution { .. } => unreachable!("a count"),
+            })
+            .sum()
+    }
+
+    /// The security review's cardinality bomb: every line its own load balancer and
+    /// target group (320,000 datums from 20,000 lines before the caps).
+    #[test]
+    fn a_cardinality_bomb_keeps_200_values_per_dimension_and_counts_the_rest_under_other() {
+        let log: String = (0..20_000)
+            .map(|i| {
+                alb_line(
+                    &format!("app/lb-{i}/{i:016x}"),
+                    &format!("targetgroup/tg-{i}/{i:016x}"),
+                    i % 3,
+                    "0.040",
+                )
+            })
+            .collect();
+        let summary = read_with(Caps::default(), log.as_bytes());
+        assert_eq!(summary.records, 20_000);
+        let values = distinct_values(&summary);
+        assert_eq!(values["LoadBalancer"].len(), 201, "200 and other");
+        assert_eq!(values["TargetGroup"].len(), 201, "200 and other");
+        assert!(values["LoadBalancer"].contains(aggregate::OTHER));
+        // Every record in a series, the rest under other: the totals stay right.
+        assert_eq!(first_level_requests(&summary), 20_000.0);
+        assert!(summary.metrics.len() <= Caps::default().datums, "{}", summary.metrics.len());
+        assert_eq!(summary.capped, 20_000 - 200);
+        assert_eq!(summary.capped_reasons, BTreeMap::from([(aggregate::CAPPED_VALUES, 20_000 - 200)]),);
+    }
+
+    /// Lines in as many minutes as there are lines: no cap on values helps; the datums'
+    /// does, and the records left out of every series are counted.
+    #[test]
+    fn series_beyond_the_datum_cap_are_not_created_and_their_records_are_counted() {
+        let log: String =
+            (0..2_000).map(|i| alb_line("app/shop/1", "targetgroup/web/1", i, "0.040")).collect();
+        let caps = Caps { datums: 1_000, ..Caps::default() };
+        let summary = read_with(caps, log.as_bytes());
+        assert_eq!(summary.records, 2_000);
+        assert!(summary.metrics.len() <= 1_000, "{}", summary.metrics.len());
+        let in_no_series = summary.capped_reasons[aggregate::CAPPED_NO_SERIES];
+        assert!(in_no_series > 0);
+        assert_eq!(first_level_requests(&summary) as u64 + in_no_series, summary.records);
+        // Below the cap, nothing is capped.
+        let small: String =
+            (0..20).map(|i| alb_line("app/shop/1", "targetgroup/web/1", i, "0.040")).collect();
+        let summary = read_with(caps, small.as_bytes());
+        assert_eq!((summary.capped, first_level_requests(&summary)), (0, 20.0));
+    }
+
+    /// Times spread over 600 orders of magnitude take a datum per 150 samples per series:
+    /// the datums a sample may add are charged to the object's.
+    #[test]
+    fn a_spread_of_times_is_charged_to_the_datums_and_what_is_left_out_counted() {
+        let log: String = (0..600)
+            .map(|i| alb_line("app/shop/1", "targetgroup/web/1", 0, &format!("1e{}", i - 300)))
+            .collect();
+        let unbounded = read_with(Caps::default(), log.as_bytes());
+        assert!(unbounded.metrics.len() > 24, "{}", unbounded.metrics.len());
+        assert_eq!(unbounded.capped, 0);
+        // Two series of 9 datums, then each target time distribution grows.
+        let caps = Caps { datums: 24, ..Caps::default() };
+        let summary = read_with(caps, log.as_bytes());
+        assert!(summary.metrics.len() <= 24, "{}", summary.metrics.len());
+        assert!(summary.capped_reasons[aggregate::CAPPED_SAMPLE] > 0, "{:?}", summary.capped_reasons);
+        assert_eq!(first_level_requests(&summary), 600.0, "requests counted whatever their time");
+    }
+
+    #[test]
+    fn a_dimension_value_over_cloudwatchs_length_is_counted_under_other() {
+        let log = alb_line(&format!("app/{}/1", "x".repeat(2_000)), "targetgroup/web/1", 0, "0.040");
+        let summary = read_with(Caps::default(), log.as_bytes());
+        assert_eq!(summary.capped_reasons, BTreeMap::from([(aggregate::CAPPED_LENGTH, 1)]));
+        assert_eq!(distinct_values(&summary)["LoadBalancer"].iter().collect::<Vec<_>>(), [aggregate::OTHER]);
+        assert_eq!(first_level_requests(&summary), 1.0);
+    }
+
+    /// A gzip bomb: a few real lines, then members of blank-ish megabytes that compress
+    /// a thousandfold. Reading stops past 64 MiB; what was read is counted.
+    #[test]
+    fn a_decompression_bomb_stops_at_the_ratio_and_is_counted() {
+        let lines = fixture("alb.log");
+        let mut bomb = gzip(&lines);
+        let mut spaces = vec![b' '; 1 << 20];
+        for at in (0..spaces.len()).step_by(1 << 16) {
+            spaces[at] = b'\n';
+        }
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&spaces).unwrap();
+        let member = encoder.finish().unwrap();
+        for _ in 0..80 {
+            bomb.extend_from_slice(&member);
+        }
+        let summary = read_with(Caps::default(), &bomb);
+        assert_eq!(summary.capped_reasons, BTreeMap::from([(STOPPED_RATIO, 1)]));
+        assert_eq!(summary.records, 7, "the lines before the stop");
+        // A ratio allowed, the whole object is read.
+        let whole = read_with(Caps { decompression_ratio: 10_000, ..Caps::default() }, &bomb);
+        assert_eq!((whole.capped, whole.records), (0, 7));
+        assert_eq!(whole.skipped, 80 * 16 + 1, "blank lines, and the fixture's end");
+    }
+
+    #[test]
+    fn an_object_over_the_byte_cap_stops_there_counted() {
+        let log = fixture("alb.log").repeat(100);
+        for input in [log.clone(), gzip(&log)] {
+            let summary = read_with(Caps { object_bytes: 10_000, ..Caps::default() }, &input);
+            assert_eq!(summary.capped_reasons, BTreeMap::from([(STOPPED_BYTES, 1)]));
+            assert!(summary.records > 0 && summary.records < 700, "{}", summary.records);
+        }
+    }
+
+    /// The review's CloudTrail case: one huge string (100 MB there). Never kept whole: the
+    /// event is malformed, the others counted.
+    #[test]
+    fn a_cloudtrail_event_over_the_line_limit_is_malformed_and_the_rest_read() {
+        let event =
+            |source: &str| format!(r#"{{"eventTime": "2026-11-30T12:00:05Z", "eventSource": "{source}"}}"#);
+        let doc = format!(
+            r#"{{"Records": [{}, {}, {}]}}"#,
+            event("s3.amazonaws.com"),
+            event(&"x".repeat(3 << 20)),
+            event("ec2.amazonaws.com")
+        );
+        let summary = summarize(&gzip(doc.as_bytes())[..], &options("x")).unwrap();
+        assert_eq!((summary.records, summary.malformed), (2, 1));
+        assert_eq!(summary.malformed_reasons, BTreeMap::from([("event over MAX_LINE_BYTES", 1)]));
     }
 
     #[test]

@@ -423,7 +423,7 @@ mod fuzz {
             }
         }
         let _ = format_from_content(line);
-        let _ = cloudtrail::read(line, &mut |_| {});
+        let _ = cloudtrail::read(line, 1 << 16, &mut |_| {});
     }
 
     proptest! {
