@@ -114,3 +114,16 @@ resource "aws_cloudwatch_metric_alarm" "poller_not_running" {
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
 }
+
+# A dashboard per poller: its groups' capacity and recommendations, each metric as the
+# engine read it, ticks, API calls, errors and tick duration (from its EMF).
+resource "aws_cloudwatch_dashboard" "poller" {
+  for_each = local.pollers
+
+  dashboard_name = "${var.name_prefix}-poller-${each.key}"
+  dashboard_body = templatefile("${path.module}/dashboards/poller.json.tftpl", {
+    region    = data.aws_region.current.name
+    namespace = "LambdaAutoscaler/Poller"
+    function  = module.poller[each.key].function_name
+  })
+}

@@ -79,3 +79,15 @@ resource "aws_cloudwatch_metric_alarm" "processor_failures" {
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
 }
+
+# The processor's dashboard: objects processed and failed, the delay from an object's
+# arrival to its metrics, records, datums, resends and failed events waiting (from its EMF).
+resource "aws_cloudwatch_dashboard" "processor" {
+  dashboard_name = "${var.name_prefix}-log-processor"
+  dashboard_body = templatefile("${path.module}/dashboards/processor.json.tftpl", {
+    region        = data.aws_region.current.name
+    namespace     = "LambdaAutoscaler/LogProcessor"
+    function      = module.processor.function_name
+    failure_queue = aws_sqs_queue.processor_failures.name
+  })
+}

@@ -163,7 +163,7 @@ fn copy_configuration(from: &Path, to: &Path) {
             if name != ".terraform" {
                 copy_configuration(&path, &to.join(&name));
             }
-        } else if name.ends_with(".tf") || name == ".terraform.lock.hcl" {
+        } else if name.ends_with(".tf") || name.ends_with(".tftpl") || name == ".terraform.lock.hcl" {
             std::fs::copy(&path, to.join(&name)).unwrap();
         }
     }
@@ -258,6 +258,14 @@ async fn the_stack_applies_replans_clean_runs_and_destroys() {
     let notification = resource(&resources, "aws_s3_bucket_notification.logs[0]");
     assert_eq!(notification["lambda_function"][0]["lambda_function_arn"], processor_arn);
     assert_eq!(resource(&resources, "aws_sqs_queue.processor_failures")["sqs_managed_sse_enabled"], true);
+    // A dashboard per poller and the processor's (their metrics: alarms.rs).
+    for address in ["aws_cloudwatch_dashboard.poller[\"web\"]", "aws_cloudwatch_dashboard.poller[\"batch\"]"]
+    {
+        let body: Value =
+            serde_json::from_str(resource(&resources, address)["dashboard_body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["widgets"].as_array().map(Vec::len), Some(6), "{address}");
+    }
+    resource(&resources, "aws_cloudwatch_dashboard.processor");
     let alarms = resources.iter().filter(|(a, _)| a.contains("aws_cloudwatch_metric_alarm")).count();
     assert_eq!(alarms, 3 * 2 + 2 * 2 + 1, "Errors and Throttles per function, 2 per poller, failed events");
 

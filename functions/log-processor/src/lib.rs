@@ -58,6 +58,8 @@ pub struct OpenedObject {
     pub body: Box<dyn AsyncRead + Send + Unpin>,
     pub etag: Option<String>,
     pub version_id: Option<String>,
+    /// When S3 stored it (Unix seconds): how far its metrics lag behind the log.
+    pub last_modified: Option<i64>,
 }
 
 /// Opens objects for streaming reads.
@@ -90,6 +92,7 @@ impl ObjectSource for S3Objects {
             Ok(output) => Ok(Some(OpenedObject {
                 etag: output.e_tag().map(str::to_owned),
                 version_id: output.version_id().map(str::to_owned),
+                last_modified: output.last_modified().map(|t| t.secs()),
                 body: Box::new(output.body.into_async_read()),
             })),
             Err(err) => {
@@ -213,6 +216,10 @@ pub enum ObjectOutcome {
         /// (values, names, timestamps outside its window when sent) and what the key
         /// does not vouch for (`provenance`).
         screened: Screened,
+        /// From the object's arrival in S3 to its metrics being out: the `PublishDelay`
+        /// metric.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        publish_delay_seconds: Option<i64>,
     },
     /// The object no longer exists: acknowledged, nothing to do.
     Missing { bucket: String, key: String },
@@ -349,8 +356,16 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
                 Err(error.to_string())
             }
             Item::Object(object) => match self.process_object(&object, owner, deadline).await {
-                Ok(outcome) => Ok(ItemResult::Object(outcome)),
+                Ok(outcome) => {
+                    if let Some(function) = &self.config.function_name {
+                        println!("{}", object_record(function, Some(&outcome), unix_now() as u64 * 1000));
+                    }
+                    Ok(ItemResult::Object(outcome))
+                }
                 Err(error) => {
+                    if let Some(function) = &self.config.function_name {
+                        println!("{}", object_record(function, None, unix_now() as u64 * 1000));
+                    }
                     let message = format!(
                         "s3://{}/{}: {}",
                         object.bucket,
@@ -444,6 +459,7 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
                 cancel.store(true, Ordering::Relaxed);
             })
         });
+        let last_modified = opened.last_modified;
         let reader = tokio_util::io::SyncIoBridge::new(opened.body);
         let (key, format) = (object.key.clone(), self.config.format_for(&object.key));
         let (max_line_bytes, vpc_interface_dimension) =
@@ -615,6 +631,7 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
             capped: summary.capped,
             capped_reasons: summary.capped_reasons.clone(),
             screened: screened.clone(),
+            publish_delay_seconds: last_modified.map(|stored| ((self.clock)() - stored).max(0)),
         };
         if summary.capped > 0 {
             tracing::warn!(
@@ -656,6 +673,34 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
             println!("{}", ambiguous_publishes_record(function, unix_now() as u64 * 1000));
         }
     }
+}
+
+/// The processor's own EMF record for one object (`None`: it failed), on Lambda: what the
+/// dashboard and an operator read to see it keep up.
+fn object_record(function: &str, outcome: Option<&ObjectOutcome>, timestamp_ms: u64) -> String {
+    use shared::metrics::Unit;
+    let mut metrics = vec![("ObjectsFailed", f64::from(u8::from(outcome.is_none())), Unit::Count)];
+    if let Some(ObjectOutcome::Processed {
+        records,
+        malformed,
+        skipped,
+        datums_published,
+        publish_delay_seconds,
+        ..
+    }) = outcome
+    {
+        metrics.extend([
+            ("ObjectsProcessed", 1.0, Unit::Count),
+            ("Records", *records as f64, Unit::Count),
+            ("Malformed", *malformed as f64, Unit::Count),
+            ("Skipped", *skipped as f64, Unit::Count),
+            ("DatumsPublished", *datums_published as f64, Unit::Count),
+        ]);
+        if let Some(delay) = publish_delay_seconds {
+            metrics.push(("PublishDelay", *delay as f64, Unit::Seconds));
+        }
+    }
+    shared::emf::record(OWN_METRICS_NAMESPACE, &[("FunctionName", function)], &metrics, timestamp_ms)
 }
 
 /// The EMF record counting one ambiguous publish.

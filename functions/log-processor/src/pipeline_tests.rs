@@ -60,6 +60,8 @@ impl ObjectSource for OneObject {
             body: Box::new(std::io::Cursor::new(log())),
             etag: Some("\"e1\"".into()),
             version_id: Some("v1".into()),
+            // Stored at 13:10, a minute after its last line; the clock says 14:00.
+            last_modified: Some(1_796_040_000 + 4200),
         }))
     }
 }
@@ -259,7 +261,18 @@ fn failed(ended: Ended) -> ObjectError {
 #[tokio::test]
 async fn without_faults_each_batch_is_published_once() {
     let world = World::default();
-    assert_eq!(ambiguous_publishes(world.invoke(&[], &[]).await), 0);
+    let Ended::Returned(Ok(outcome)) = world.invoke(&[], &[]).await else { panic!("not processed") };
+    let ObjectOutcome::Processed { ambiguous_publishes, publish_delay_seconds, .. } = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!((*ambiguous_publishes, *publish_delay_seconds), (0, Some(3000)));
+    // The processor's own EMF record for it: what the dashboard's panels read.
+    let record: serde_json::Value =
+        serde_json::from_str(&crate::object_record("processor", Some(&outcome), 0)).unwrap();
+    assert_eq!((record["ObjectsProcessed"].as_f64(), record["ObjectsFailed"].as_f64()), (Some(1.0), Some(0.0)));
+    assert_eq!((record["PublishDelay"].as_f64(), record["Records"].as_f64()), (Some(3000.0), Some(70.0)));
+    let failed: serde_json::Value = serde_json::from_str(&crate::object_record("processor", None, 0)).unwrap();
+    assert_eq!((failed["ObjectsFailed"].as_f64(), failed.get("Records")), (Some(1.0), None));
     assert_eq!(world.recorded(), batches());
     let marker = world.marker();
     assert_eq!((marker.status, marker.published_batches, marker.in_flight), (MarkerStatus::Done, 2, None));

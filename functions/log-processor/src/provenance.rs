@@ -203,7 +203,7 @@ mod tests {
         impl ObjectSource for Log {
             async fn open(&self, _object: &ObjectRef) -> Result<Option<OpenedObject>, AwsError> {
                 let body = Box::new(std::io::Cursor::new(self.0.clone()));
-                Ok(Some(OpenedObject { body, etag: None, version_id: None }))
+                Ok(Some(OpenedObject { body, etag: None, version_id: None, last_modified: None }))
             }
         }
         #[derive(Clone, Default)]

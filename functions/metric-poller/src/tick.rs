@@ -580,7 +580,9 @@ impl<G: GroupController, M: MetricsSource, S: StateStore, P: PolicySource> Polle
             api_calls = summary.api_calls, duration_ms = summary.duration_ms, "tick"
         );
         if self.config.emf {
-            let ns = &self.config.emf_namespace;
+            // Per function too: each poller of a sharded deployment has its own series (and
+            // dashboard).
+            let (ns, function) = (&self.config.emf_namespace, self.config.function_name.as_str());
             let ms = summary.time as u64 * 1000;
             for g in &summary.groups {
                 let mut metrics = vec![
@@ -605,7 +607,8 @@ impl<G: GroupController, M: MetricsSource, S: StateStore, P: PolicySource> Polle
                 for (name, demand) in &forecasts {
                     metrics.push((name, *demand, Unit::None));
                 }
-                println!("{}", shared::emf::record(ns, &[("AutoScalingGroupName", &g.group)], &metrics, ms));
+                let dimensions = [("FunctionName", function), ("AutoScalingGroupName", g.group.as_str())];
+                println!("{}", shared::emf::record(ns, &dimensions, &metrics, ms));
             }
             let tick = [
                 ("TickDuration", summary.duration_ms as f64 / 1000.0, Unit::Seconds),
@@ -613,7 +616,7 @@ impl<G: GroupController, M: MetricsSource, S: StateStore, P: PolicySource> Polle
                 ("GroupsEvaluated", summary.groups.len() as f64, Unit::Count),
                 ("Errors", failed as f64, Unit::Count),
             ];
-            println!("{}", shared::emf::record(ns, &[], &tick, ms));
+            println!("{}", shared::emf::record(ns, &[("FunctionName", function)], &tick, ms));
         }
     }
 
@@ -632,7 +635,11 @@ impl<G: GroupController, M: MetricsSource, S: StateStore, P: PolicySource> Polle
                 ("GroupsEvaluated", 0.0, Unit::Count),
                 ("Errors", 1.0, Unit::Count),
             ];
-            println!("{}", shared::emf::record(&self.config.emf_namespace, &[], &tick, time as u64 * 1000));
+            let function = [("FunctionName", self.config.function_name.as_str())];
+            println!(
+                "{}",
+                shared::emf::record(&self.config.emf_namespace, &function, &tick, time as u64 * 1000)
+            );
         }
     }
 }
@@ -1273,5 +1280,103 @@ mod tests {
         let clock = VirtualClock(Mutex::new(at(0)));
         let error = poller.run_until_with(&clock, "invocation", at(45)).await.unwrap_err();
         assert!(matches!(&error, PollerError::GroupsFailed(groups) if groups == &["svc"]), "{error:?}");
+    }
+
+    /// A state store over memory whose writes the test scripts: the `n`-th save (from 1)
+    /// fails, or finds that another writer has saved first.
+    #[derive(Default)]
+    struct ScriptedState {
+        inner: MemoryState,
+        saves: Mutex<u32>,
+        fail_save: Option<u32>,
+        raced_save: Option<u32>,
+    }
+
+    impl StateStore for &ScriptedState {
+        async fn load(&self) -> Result<(PollerState, Version), StoreError> {
+            self.inner.load().await
+        }
+        async fn save(&self, state: &PollerState, version: &Version) -> Result<Version, StoreError> {
+            let n = {
+                let mut saves = self.saves.lock().unwrap();
+                *saves += 1;
+                *saves
+            };
+            if self.fail_save == Some(n) {
+                return Err(StoreError::Aws(service_error("PutObject", "InternalError", 500)));
+            }
+            if self.raced_save == Some(n) {
+                // Another writer saves its own group first: this save then meets a 412.
+                let (mut theirs, their_version) = self.inner.load().await?;
+                theirs.groups.entry("other".into()).or_default().last_desired = Some(7);
+                self.inner.save(&theirs, &their_version).await?;
+            }
+            self.inner.save(state, version).await
+        }
+        async fn acquire_lease(&self, owner: &str, now: i64, ttl: i64) -> Result<bool, StoreError> {
+            self.inner.acquire_lease(owner, now, ttl).await
+        }
+        async fn release_lease(&self, owner: &str) -> Result<(), StoreError> {
+            self.inner.release_lease(owner).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_intent_write_means_no_set_desired_capacity() {
+        let groups = ScriptedGroups::new(group(2, 20));
+        let load = Load(Mutex::new(200.0));
+        // The first save of the tick is the intent's.
+        let store = ScriptedState { fail_save: Some(1), ..ScriptedState::default() };
+        let poller = poller_with(&groups, &load, "", PollerConfig::default(), &store);
+        let outcome = poller.tick(at(0), Mode::Act).await.unwrap().groups.remove(0);
+        assert!(groups.set_calls().is_empty(), "acted without its intent on record");
+        assert_eq!((outcome.action, outcome.desired), (Action::Failed, 2));
+        let error = outcome.error.unwrap_or_default();
+        assert!(error.contains("writing the intent to the state failed"), "{error}");
+        assert_eq!(groups.desired(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_conflict_on_the_final_save_is_merged_into_the_other_writers_state() {
+        let groups = ScriptedGroups::new(group(2, 20));
+        let load = Load(Mutex::new(200.0));
+        // Save 1 is the intent, save 2 the tick's final write: another writer gets in between.
+        let store = ScriptedState { raced_save: Some(2), ..ScriptedState::default() };
+        let poller = poller_with(&groups, &load, "", PollerConfig::default(), &store);
+        let summary = poller.tick(at(0), Mode::Act).await.unwrap();
+        assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+        assert_eq!((summary.groups[0].action, summary.groups[0].desired), (Action::Scaled, 6));
+        let state = store.inner.load().await.unwrap().0;
+        assert_eq!(state.groups["other"].last_desired, Some(7), "the other writer's state is kept");
+        let svc = &state.groups["svc"];
+        assert_eq!(svc.history.scale_events, [crate::engine::ScaleEvent { time: T0 as i64, change: 4 }]);
+        assert_eq!((svc.pending_change, svc.last_desired), (None, Some(6)));
+    }
+
+    /// Records each metric read's window.
+    #[derive(Default)]
+    struct Windows(Mutex<Vec<(SystemTime, SystemTime)>>);
+
+    impl MetricsSource for &Windows {
+        async fn datapoints(
+            &self,
+            _queries: &[(String, Query)],
+            start: SystemTime,
+            end: SystemTime,
+        ) -> Result<BTreeMap<String, Vec<Datapoint>>, AwsError> {
+            self.0.lock().unwrap().push((start, end));
+            Ok(BTreeMap::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_metrics_end_offset_shifts_the_window_read() {
+        let groups = ScriptedGroups::new(group(2, 20));
+        let windows = Windows::default();
+        let config = PollerConfig { metrics_end_offset: Duration::from_secs(120), ..PollerConfig::default() };
+        let poller = Poller::new(&groups, &windows, MemoryState::default(), policy(""), config, None);
+        poller.tick(at(1000), Mode::Act).await.unwrap();
+        // Ten 60-s periods (the 600-s minimum) back from two minutes ago.
+        assert_eq!(*windows.0.lock().unwrap(), [(at(1000 - 120 - 600), at(1000 - 120))]);
     }
 }
