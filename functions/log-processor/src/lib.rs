@@ -1,8 +1,24 @@
 //! The log-processor: reads log objects as they land in S3, aggregates them into
-//! per-minute metrics and publishes those to CloudWatch.
+//! per-minute metrics and publishes those to CloudWatch, exactly once per object version
+//! but for one batch per ambiguous failure.
 //!
-//! [`summarize`] is the whole read-decompress-detect-parse-aggregate pipeline over any
-//! reader; the Lambda handler feeds it S3 object streams and the CLI local files.
+//! # Layout
+//!
+//! Entry point: `main.rs` builds a [`Processor`] over the SDK ([`Processor::new`]) and
+//! hands each invocation to [`Processor::handle`], which decodes the delivery (direct S3,
+//! SNS, SQS or EventBridge: [`event`]) into objects. I/O sits behind three traits:
+//! [`ObjectSource`] (GetObject, [`S3Objects`]), [`MetricsSink`] (PutMetricData,
+//! [`CloudWatchMetrics`]) and [`idempotency::MarkerStore`] (markers under `STATE_URI`);
+//! `pipeline_tests.rs` drives the whole path over in-memory doubles of the three.
+//!
+//! One object ([`Processor::process_object`]): recursion guard ([`config`]) -> open ->
+//! claim its marker ([`idempotency`]) -> on a blocking thread, [`Summarizer::read`]
+//! decompresses, detects the format, parses ([`formats`]), routes ([`routes`]) and
+//! aggregates per minute under the caps, streaming the normalized output (`output.rs`) ->
+//! datums screened for CloudWatch (`shared::metrics::screen`) and for what the key vouches
+//! for (`provenance.rs`) -> batches, each recorded in flight in the marker before it is
+//! sent, or one EMF batch -> marker done. [`summarize`] is the same read over any reader:
+//! what `autoscaler logs summarize` runs on local files.
 
 mod aggregate;
 pub mod config;
