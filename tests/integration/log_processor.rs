@@ -623,3 +623,26 @@ async fn a_stale_in_progress_marker_is_taken_over_and_a_fresh_one_is_busy() {
     assert!(matches!(outcome, ObjectOutcome::Processed { records: 70, .. }), "{outcome:?}");
     assert_eq!(clients.calls.by_operation().get("PutMetricData"), Some(&1), "only the second batch");
 }
+
+/// A second processing of the same object version (a retry: no markers here to stop it)
+/// writes the same key again, so the output holds the object's records once.
+#[tokio::test]
+async fn a_retry_of_the_same_object_overwrites_its_normalized_output() {
+    let s = setup().await;
+    let config = ProcessorConfig {
+        output: Some("s3://alb-logs/normalized".parse().unwrap()),
+        ..ProcessorConfig::default()
+    };
+    let processor =
+        Processor::new(S3Objects::new(s.clients.s3.clone()), &s.clients, config).with_clock(fixture_now);
+    let keys = || async {
+        let listed =
+            s.clients.s3.list_objects_v2().bucket(BUCKET).prefix("normalized/").send().await.unwrap();
+        listed.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect::<Vec<_>>()
+    };
+    processor.process_object(&ObjectRef::new(BUCKET, KEY), "r1", None).await.unwrap();
+    let first = keys().await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    processor.process_object(&ObjectRef::new(BUCKET, KEY), "r2", None).await.unwrap();
+    assert_eq!(keys().await, first, "a second object for the same version");
+}

@@ -677,3 +677,142 @@ async fn the_newest_partial_minute_of_a_sum_never_scales_in_and_settled_minutes_
     assert_eq!((fell.action, fell.desired), (Action::Scaled, 3), "{}", fell.reason);
     assert_eq!(desired_capacity(&s.config, "fell").await, 3);
 }
+
+/// The bodies of the requests an Auto Scaling client sends, as the SDK serialized them.
+#[derive(Clone, Debug, Default)]
+struct RequestBodies(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl RequestBodies {
+    fn containing(&self, text: &str) -> Vec<String> {
+        self.0.lock().unwrap().iter().filter(|b| b.contains(text)).cloned().collect()
+    }
+}
+
+impl aws_sdk_autoscaling::config::Intercept for RequestBodies {
+    fn name(&self) -> &'static str {
+        "RequestBodies"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_autoscaling::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_sdk_autoscaling::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_autoscaling::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let body = context.request().body().bytes().map(String::from_utf8_lossy).unwrap_or_default();
+        self.0.lock().unwrap().push(body.into_owned());
+        Ok(())
+    }
+}
+
+/// The poller's Auto Scaling calls, recorded.
+fn recorded_groups(s: &Setup) -> (metric_poller::AutoScalingGroups, RequestBodies) {
+    let bodies = RequestBodies::default();
+    let config = aws_sdk_autoscaling::config::Builder::from(&s.config).interceptor(bodies.clone()).build();
+    (metric_poller::AutoScalingGroups::new(aws_sdk_autoscaling::Client::from_conf(config)), bodies)
+}
+
+#[tokio::test]
+async fn enabled_groups_are_listed_100_per_page_and_every_page_is_read() {
+    use metric_poller::GroupController;
+    let s = setup().await;
+    let names: Vec<String> = (0..150).map(|i| format!("g{i:03}")).collect();
+    for name in &names {
+        let spec = GroupSpec { name, min: 0, max: 2, desired: 0, tags: tags(&[ENABLED]) };
+        create_group(&s.config, "lt", spec).await;
+    }
+    create_group(&s.config, "lt", GroupSpec { name: "untagged", min: 0, max: 2, desired: 0, tags: vec![] })
+        .await;
+    let (groups, bodies) = recorded_groups(&s);
+    let mut listed: Vec<String> =
+        groups.list_enabled_groups().await.unwrap().into_iter().map(|g| g.name).collect();
+    listed.sort();
+    assert_eq!(listed, names, "every page, and only enabled groups");
+    // 150 groups: two pages of at most 100 (three at the API's default of 50).
+    let pages = bodies.containing("Action=DescribeAutoScalingGroups");
+    assert_eq!(pages.len(), 2, "{pages:#?}");
+    assert!(pages.iter().all(|b| b.contains("MaxRecords=100")), "{pages:#?}");
+}
+
+#[tokio::test]
+async fn set_desired_capacity_is_sent_with_honor_cooldown_false() {
+    use metric_poller::GroupController;
+    let s = setup().await;
+    create_group(
+        &s.config,
+        "lt",
+        GroupSpec { name: "svc", min: 1, max: 5, desired: 1, tags: tags(&[ENABLED]) },
+    )
+    .await;
+    let (groups, bodies) = recorded_groups(&s);
+    groups.set_desired_capacity("svc", 3).await.unwrap();
+    assert_eq!(desired_capacity(&s.config, "svc").await, 3);
+    // A group's cooldown would otherwise delay (or refuse) the poller's own decision.
+    let calls = bodies.containing("Action=SetDesiredCapacity");
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert!(calls[0].contains("HonorCooldown=false"), "{}", calls[0]);
+}
+
+#[tokio::test]
+async fn metric_queries_are_sent_at_most_500_per_get_metric_data_call() {
+    use metric_poller::MetricsSource;
+    use metric_poller::policy::Query;
+    let s = setup().await;
+    let now = SystemTime::now();
+    put_metric(&s.config, "Load", "q500", 42.0, now - Duration::from_secs(120)).await;
+    // 501 queries, each for a different group's Load; the last one has data.
+    let queries: Vec<(String, Query)> = (0..=500)
+        .map(|i| {
+            let query = metric_poller::MetricQuery {
+                namespace: "Test/App".into(),
+                metric_name: "Load".into(),
+                dimensions: [("Group".to_owned(), format!("q{i:03}"))].into(),
+                stat: "Average".into(),
+                period_seconds: 60,
+            };
+            (format!("q{i:03}"), Query::Metric(query))
+        })
+        .collect();
+    let clients = Clients::new(&s.config, false);
+    let series = metric_poller::CloudWatchMetrics::new(clients.cloudwatch.clone())
+        .datapoints(&queries, now - Duration::from_secs(600), now)
+        .await
+        .unwrap();
+    assert_eq!(series["q500"].iter().map(|p| p.value).collect::<Vec<_>>(), [42.0]);
+    assert_eq!(clients.calls.by_operation().get("GetMetricData"), Some(&2), "500 + 1");
+}
+
+#[tokio::test]
+async fn an_s3_policy_is_parsed_again_only_when_its_etag_changes() {
+    use metric_poller::policy_source::PolicyStore;
+    let s = setup().await;
+    let put = |text: String| {
+        let s3 = s.clients.s3.clone();
+        async move {
+            s3.put_object()
+                .bucket(STATE_BUCKET)
+                .key("policy.json")
+                .body(text.into_bytes().into())
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let policy = |target: &str| format!(r#"{{"groups": [{}]}}"#, policy_group("svc", "Load", target, ""));
+    put(policy(r#"{"average": 50}"#)).await;
+    let location = PolicyLocation::parse(&format!("s3://{STATE_BUCKET}/policy.json")).unwrap();
+    let store = PolicyStore::new(location, Some(s.clients.s3.clone()));
+    let first = store.document().await.unwrap();
+    // Unchanged (304 to If-None-Match): the same parsed document, not a re-parse.
+    assert!(
+        std::sync::Arc::ptr_eq(&first, &store.document().await.unwrap()),
+        "re-parsed an unchanged policy"
+    );
+    put(policy(r#"{"average": 25}"#)).await;
+    let edited = store.document().await.unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&first, &edited));
+    assert!(format!("{:?}", edited.groups[0].metrics[0].rule).contains("25"));
+    // An invalid edit: the last valid document stays in force.
+    put(r#"{"groups": [{"name": "svc"}]}"#.to_owned()).await;
+    assert!(std::sync::Arc::ptr_eq(&edited, &store.document().await.unwrap()));
+}

@@ -85,6 +85,8 @@ struct PartWriter {
     /// Set at the first record; sent with the first part.
     key: Option<String>,
     buffer: Vec<u8>,
+    /// A part is sent once this many bytes are buffered: [`PART_BYTES`] but in tests.
+    part_bytes: usize,
 }
 
 impl PartWriter {
@@ -101,7 +103,7 @@ impl PartWriter {
 impl Write for PartWriter {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.buffer.extend_from_slice(bytes);
-        if self.buffer.len() >= PART_BYTES {
+        if self.buffer.len() >= self.part_bytes {
             self.send()?;
         }
         Ok(bytes.len())
@@ -116,7 +118,12 @@ impl NdjsonSink {
     /// Parts go to `parts` (the uploader); `name` identifies the source object within the
     /// day's folder.
     pub fn new(output: &S3Uri, name: String, parts: mpsc::Sender<Part>) -> Self {
-        let writer = PartWriter { parts, key: None, buffer: Vec::with_capacity(PART_BYTES) };
+        Self::with_part_bytes(output, name, parts, PART_BYTES)
+    }
+
+    /// With parts of `part_bytes` (S3 takes no part below 5 MiB but the last).
+    fn with_part_bytes(output: &S3Uri, name: String, parts: mpsc::Sender<Part>, part_bytes: usize) -> Self {
+        let writer = PartWriter { parts, key: None, buffer: Vec::with_capacity(part_bytes), part_bytes };
         Self {
             prefix: output.key.trim_end_matches('/').to_owned(),
             name,
@@ -287,5 +294,52 @@ mod tests {
         sink.record(Format::CloudTrail, &Record::new(60, Measure::Event { error: false }));
         drop(sink);
         assert!(rx.blocking_recv().is_none(), "nothing sent: the uploader sees the stream end unmarked");
+    }
+
+    #[test]
+    fn parts_are_8_mib() {
+        // S3's minimum part is 5 MiB (but the last); 8 MiB parts keep two in flight small.
+        assert_eq!(PART_BYTES, 8 * 1024 * 1024);
+    }
+
+    #[test]
+    fn the_output_is_split_into_parts_of_the_part_size_but_the_last() {
+        const PART: usize = 64 * 1024;
+        let (tx, mut rx) = mpsc::channel(1024);
+        let mut sink = NdjsonSink::with_part_bytes(&"s3://out/n".parse().unwrap(), "big".into(), tx, PART);
+        // Values that do not compress (a xorshift sequence), so the gzip is about as large.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let records = 20_000;
+        for _ in 0..records {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let value = format!("{x:016x}");
+            sink.record(
+                Format::CloudTrail,
+                &Record::new(60, Measure::Event { error: false }).with("Id", value.as_bytes()),
+            );
+        }
+        assert!(Box::new(sink).finish());
+        let mut parts = Vec::new();
+        loop {
+            match rx.blocking_recv() {
+                Some(Part::First { bytes, .. }) if parts.is_empty() => parts.push(bytes),
+                Some(Part::Next(bytes)) if !parts.is_empty() => parts.push(bytes),
+                Some(Part::End) => break,
+                _ => panic!("parts out of order"),
+            }
+        }
+        assert!(parts.len() > 3, "{} part(s)", parts.len());
+        let (last, full) = parts.split_last().unwrap();
+        // Each sent as soon as it reaches the size: no larger than that plus one of gzip's writes.
+        for part in full {
+            assert!((PART..2 * PART).contains(&part.len()), "part of {} bytes", part.len());
+        }
+        assert!(!last.is_empty() && last.len() < 2 * PART);
+        let whole: Vec<u8> = parts.concat();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&whole[..]), &mut text).unwrap();
+        assert_eq!(text.lines().count(), records, "the parts together are the whole gzip stream");
     }
 }

@@ -1024,6 +1024,26 @@ mod tests {
     }
 
     #[test]
+    fn steps_with_a_gap_are_rejected_with_the_field_path() {
+        let steps = |second_lower: &str| {
+            format!(
+                r#"{{"groups": [{{"name": "a", "metrics": [{{"id": "m", "query": {{"namespace": "N", "metric_name": "M"}},
+                "step_scaling": {{"threshold": 1, "adjustment_type": "change_in_capacity",
+                  "steps": [{{"upper": 0, "adjustment": -1}}, {{"lower": 0, "upper": 10, "adjustment": 1}},
+                            {{"lower": {second_lower}, "adjustment": 2}}]}}}}]}}]}}"#
+            )
+        };
+        assert!(parse_policy_text(&steps("10"), PolicyFormat::Json).is_ok(), "contiguous steps are valid");
+        let errors: Vec<String> = parse_policy_text(&steps("20"), PolicyFormat::Json)
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(errors, ["groups[0].metrics[0].step_scaling.steps: steps leave a gap between 10 and 20"]);
+    }
+
+    #[test]
     fn the_predictive_section_and_saturation() {
         let doc = parse_policy_text(&fixture("predictive.json"), PolicyFormat::Json).unwrap();
         let web = &doc.groups[0];

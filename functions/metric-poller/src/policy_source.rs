@@ -170,3 +170,76 @@ impl PolicyStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(target: &str) -> String {
+        format!(
+            r#"{{"groups": [{{"name": "svc", "metrics": [{{"id": "m", "query": {{"namespace": "N",
+            "metric_name": "M"}}, "target": {{"average": {target}}}}}]}}]}}"#
+        )
+    }
+
+    /// Every event logged while it is the thread's subscriber, as `field=value` text.
+    #[derive(Clone, Default)]
+    struct Logged(Arc<Mutex<Vec<String>>>);
+
+    impl tracing::Subscriber for Logged {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            struct Text<'a>(&'a mut String);
+            impl tracing::field::Visit for Text<'_> {
+                fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                    self.0.push_str(&format!("{}={value:?} ", field.name()));
+                }
+            }
+            let mut text = String::new();
+            event.record(&mut Text(&mut text));
+            self.0.lock().unwrap().push(text);
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    fn target(document: &PolicyDocument) -> String {
+        format!("{:?}", document.groups[0].metrics[0].rule)
+    }
+
+    #[tokio::test]
+    async fn a_local_policy_is_parsed_again_only_when_its_content_changes() {
+        let dir = std::env::temp_dir().join(format!("policy-source-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("policy.json");
+        std::fs::write(&path, policy("50")).unwrap();
+        let store = PolicyStore::new(PolicyLocation::Local(path.clone()), None);
+        let first = store.document().await.unwrap();
+        // Unchanged: the same parsed document (a re-parse would be a new allocation).
+        assert!(Arc::ptr_eq(&first, &store.document().await.unwrap()), "an unchanged policy was re-parsed");
+        std::fs::write(&path, policy("25")).unwrap();
+        let edited = store.document().await.unwrap();
+        assert!(target(&edited).contains("25"), "{}", target(&edited));
+        // An invalid edit: reported with its field path, and the last valid document stays
+        // in force. (The test runs on one thread: the subscriber sees this task's events.)
+        std::fs::write(&path, r#"{"groups": [{"name": "svc"}]}"#).unwrap();
+        let logged = Logged::default();
+        let guard = tracing::subscriber::set_default(logged.clone());
+        assert!(Arc::ptr_eq(&edited, &store.document().await.unwrap()));
+        drop(guard);
+        let logged = logged.0.lock().unwrap().join("\n");
+        assert!(logged.contains("groups[0].metrics: required field is missing"), "{logged}");
+        // Without a valid document to fall back on, the error names the field.
+        let fresh = PolicyStore::new(PolicyLocation::Local(path.clone()), None);
+        let error = fresh.document().await.unwrap_err().to_string();
+        assert!(error.contains("groups[0].metrics: required field is missing"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -275,6 +275,9 @@ fn hpa_rate_limits() {
     assert_eq!(scale_down_limit(10, &[], &rules(Select::Min, &both), 0), 7);
     // Percent down truncates: 7 x 0.5 = 3.5 -> 3.
     assert_eq!(scale_down_limit(7, &[], &rules(Select::Max, &[(Percent, 50, 60)]), 0), 3);
+    // The period starts before this period's additions too: +4 within 60 s -> started at 6.
+    let events = [ScaleEvent { time: -10, change: 4 }];
+    assert_eq!(scale_down_limit(10, &events, &rules(Select::Max, &[(Instances, 2, 60)]), 0), 4);
 
     // convertDesiredReplicasWithBehaviorRate with HPA's default behavior.
     let defaults = Behavior::default();
@@ -288,6 +291,10 @@ fn hpa_rate_limits() {
     let events = [ScaleEvent { time: -5, change: 8 }];
     let (desired, limited) = limit_rate(10, 12, &events, &defaults, 0);
     assert_eq!((desired, limited.map(|l| l.limit)), (10, Some(10)));
+    // A move that reaches the limit exactly is not limited (the explanation says no limit).
+    assert_eq!(limit_rate(1, 5, &[], &defaults, 0), (5, None));
+    let down = Behavior { scale_down: rules(Select::Max, &[(Instances, 3, 60)]), ..Behavior::default() };
+    assert_eq!(limit_rate(10, 7, &[], &down, 0), (7, None));
 }
 
 #[test]
@@ -378,6 +385,23 @@ fn aws_step_scaling_worked_example() {
 }
 
 #[test]
+fn the_floating_noise_guard_grows_with_the_capacity() {
+    // 3119 × (39.99358768836166 / 30) is 4158 exactly, computed as 4158.000000000001: one
+    // ulp over, which a fixed slack smaller than the ulp at that size would round up to 4159.
+    let p = target_tracking(3119, 0, 39.993_587_688_361_66, Target::Average(30.0), TOL);
+    assert_eq!(p.capacity, 4158);
+}
+
+#[test]
+fn a_zero_percent_step_changes_nothing() {
+    // AWS rounds a change strictly between 0 and 1 up to 1; a 0 % step is no change.
+    let policy = aws_guide_steps(50.0);
+    let p = step_scaling(10, 0, 55.0, &policy).unwrap();
+    assert_eq!((p.step, p.capacity, p.change), (3, 10, 0));
+    assert_eq!(step_scaling(10, 0, 45.0, &policy).unwrap().capacity, 10);
+}
+
+#[test]
 fn aws_percent_rounding_and_min_adjustment_magnitude() {
     let single = |adjustment: f64, magnitude: Option<i32>| StepScaling {
         threshold: 0.0,
@@ -412,6 +436,15 @@ fn aws_step_scaling_counts_warming_capacity() {
     assert_eq!((p.capacity, p.change), (13, 1));
     // Still in the first step while its instances warm: add nothing more.
     assert_eq!(step_scaling(12, 2, 60.0, &policy).unwrap().capacity, 12);
+    // A percent scale-out is of the instances in service: +50 % of the 6 not warming is 3,
+    // which the 4 warming already cover.
+    let percent = StepScaling {
+        adjustment_type: AdjustmentType::PercentChangeInCapacity,
+        steps: vec![Step { lower: Some(0.0), upper: None, adjustment: 50.0 }],
+        ..policy.clone()
+    };
+    assert_eq!(step_scaling(10, 4, 60.0, &percent).unwrap().capacity, 10);
+    assert_eq!(step_scaling(10, 0, 60.0, &percent).unwrap().capacity, 15);
     // Below every step: no proposal.
     assert_eq!(step_scaling(12, 0, 10.0, &policy), None);
     // Exact capacity.
@@ -420,7 +453,8 @@ fn aws_step_scaling_counts_warming_capacity() {
         steps: vec![Step { lower: Some(0.0), upper: None, adjustment: 7.0 }],
         ..policy
     };
-    assert_eq!(step_scaling(3, 0, 60.0, &exact).unwrap().capacity, 7);
+    let p = step_scaling(3, 0, 60.0, &exact).unwrap();
+    assert_eq!((p.capacity, p.change), (7, 4), "the change the explanation reports is 7 - 3");
 }
 
 #[test]
@@ -459,6 +493,25 @@ fn history_is_pruned_to_the_longest_window() {
     }
     // 300 s down window at 10 s ticks: 30 recommendations at most.
     assert!(history.recommendations.len() <= 30, "{}", history.recommendations.len());
+}
+
+#[test]
+fn scale_events_are_kept_for_the_longest_rate_period_or_warmup_only() {
+    // Warmup 100 s, longer than the default 15-s rate periods: events older are dropped,
+    // so the state object does not grow with every change ever made.
+    let mut p = policy(&[("cpu", Target::Average(50.0))]);
+    p.instance_warmup_seconds = Some(100);
+    let now = 1_000_000;
+    let history = History {
+        scale_events: vec![
+            ScaleEvent { time: 500_000, change: 1 },
+            ScaleEvent { time: now - 100, change: 1 },
+            ScaleEvent { time: now - 99, change: 1 },
+        ],
+        ..History::default()
+    };
+    let d = decide(&p, &observe(4, &[("cpu", Some(50.0))]), &history, now);
+    assert_eq!(d.history.scale_events, [ScaleEvent { time: now - 99, change: 1 }]);
 }
 
 // Property tests: invariants over arbitrary inputs.
@@ -641,6 +694,22 @@ fn forecasts_act_only_in_forecast_and_scale_mode() {
     let d = decide(&p, &o, &History::default(), 0);
     assert_eq!(d.desired, 16, "800 of demand at 50 per instance");
     assert!(d.explanation.summary.contains("trend forecast asks 16"), "{}", d.explanation.summary);
+}
+
+#[test]
+fn a_non_finite_forecast_is_ignored() {
+    // An infinite demand would ask for i32::MAX instances: the group's max at once.
+    let mut p = unrestricted(policy(&[("cpu", Target::Average(50.0))]));
+    p.predictive.mode = PredictiveMode::ForecastAndScale;
+    for signals in [
+        Signals { trend: Some(f64::INFINITY), ..Signals::default() },
+        Signals { seasonal_demand: Some(f64::INFINITY), ..Signals::default() },
+    ] {
+        let mut o = observe(10, &[("cpu", Some(50.0))]);
+        o.signals.insert("cpu".into(), signals.clone());
+        let d = decide(&p, &o, &History::default(), 0);
+        assert_eq!(d.desired, 10, "{signals:?}: {}", d.explanation.summary);
+    }
 }
 
 fn arb_signals() -> impl Strategy<Value = Signals> {
