@@ -107,8 +107,10 @@ mod tests {
             ("STATE_URI", "s3://state/poller"),
             ("TICK_INTERVAL_SECONDS", "5"),
             ("AWS_LAMBDA_FUNCTION_NAME", "poller"),
+            ("METRICS_END_OFFSET_SECONDS", "120"),
         ]);
         let config = PollerConfig::from_env(&env).unwrap();
+        assert_eq!(config.metrics_end_offset, Duration::from_secs(120));
         assert!(matches!(config.policy, Some(PolicyLocation::S3(_))));
         assert_eq!(config.state.unwrap().key, "poller");
         assert_eq!(config.tick_interval, Duration::from_secs(5));

@@ -122,6 +122,16 @@ fn asymmetric_tolerance() {
 }
 
 #[test]
+fn a_ratio_on_the_tolerance_edge_is_within_it_both_ways() {
+    // 55 / 50 and 45 / 50 are 1.1 and 0.9 only to within float rounding: both are on the
+    // 0.1 edge, so no change.
+    for value in [55.0, 45.0] {
+        let p = target_tracking(10, 0, value, Target::Average(50.0), TOL);
+        assert_eq!((p.capacity, p.within_tolerance), (10, true), "{value}");
+    }
+}
+
+#[test]
 fn the_largest_proposal_wins_and_missing_metrics_block_only_scale_in() {
     let p = unrestricted(policy(&[("cpu", Target::Average(50.0)), ("rps", Target::PerInstance(100.0))]));
     let history = History::default();
@@ -512,6 +522,31 @@ fn scale_events_are_kept_for_the_longest_rate_period_or_warmup_only() {
     };
     let d = decide(&p, &observe(4, &[("cpu", Some(50.0))]), &history, now);
     assert_eq!(d.history.scale_events, [ScaleEvent { time: now - 99, change: 1 }]);
+}
+
+#[test]
+fn a_newer_period_asking_only_the_current_capacity_does_not_hold_a_scale_in() {
+    // Settled 25 at target 50 asks 5 of 10; the newer period at 50 asks 10, which is no
+    // scale-out: scale-out-only estimates never stand in the way of a scale-in.
+    let p = unrestricted(policy(&[("cpu", Target::Average(50.0))]));
+    let mut o = observe(10, &[("cpu", Some(25.0))]);
+    o.signals.insert("cpu".into(), Signals { scale_out_estimate: Some(50.0), ..Signals::default() });
+    let d = decide(&p, &o, &History::default(), 0);
+    assert_eq!(d.desired, 5, "{}", d.explanation.summary);
+}
+
+#[test]
+fn boot_is_timed_from_a_scale_out_only_within_900_s_of_seeing_instances_pending() {
+    // Within 900 s: the poller's scale-out launched them.
+    let mut boot = warmup::BootTracker::default();
+    boot.observe(2, Some(1000), 1899);
+    boot.observe(0, Some(1000), 2000);
+    assert_eq!(boot.measured_seconds, Some(1000));
+    // 900 s or more: someone else's launch, timed from when it is seen (a lower bound).
+    let mut boot = warmup::BootTracker::default();
+    boot.observe(2, Some(1000), 1900);
+    boot.observe(0, Some(1000), 2000);
+    assert_eq!(boot.measured_seconds, Some(100));
 }
 
 // Property tests: invariants over arbitrary inputs.
