@@ -11,5 +11,6 @@ pub mod metrics;
 pub mod s3uri;
 pub mod store;
 pub mod telemetry;
+pub mod time;
 
 pub use error::AwsError;

@@ -10,9 +10,9 @@ async fn the_demo_prints_real_figures_and_scales_out_then_in() {
     let printed = String::from_utf8(printed).expect("UTF-8");
 
     assert!(!printed.contains("null"), "the demo printed a null:\n{printed}");
-    // The spike log holds 800 + 800 + 900 + 3,600 + 4,400 requests, the calm one 6 × 300.
+    // The spike log holds 800 + 800 + 900 + 3,600 + 4,400 requests, the calm one 9 × 300.
     let [spike, calm] = &report.processor[..] else { panic!("two processor runs: {report:?}") };
-    for (figures, records) in [(spike, 10_500), (calm, 1_800)] {
+    for (figures, records) in [(spike, 10_500), (calm, 2_700)] {
         assert_eq!((figures.records, figures.malformed), (records, 0), "{figures:?}");
         assert!(figures.datums_published > 0, "{figures:?}");
         let ProcessorFigures { records, malformed, datums_published } = figures;
@@ -21,7 +21,7 @@ async fn the_demo_prints_real_figures_and_scales_out_then_in() {
     }
 
     let desired: Vec<i32> = report.ticks.iter().map(|t| t.desired).collect();
-    assert_eq!(report.ticks.len(), 9, "one figure per tick: {:?}", report.ticks);
+    assert_eq!(report.ticks.len(), 11, "one figure per tick: {:?}", report.ticks);
     let (initial, peak) = (report.ticks[0].current, *desired.iter().max().unwrap());
     let peak_at = desired.iter().position(|&d| d == peak).unwrap();
     assert!(peak > initial, "no scale-out on the spike: {desired:?}");

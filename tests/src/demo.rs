@@ -21,18 +21,10 @@ const LOAD_BALANCER: &str = "app/demo-alb/50dc6c495c0c9188";
 /// Requests per minute one instance should carry.
 const TARGET_PER_INSTANCE: u32 = 500;
 
-/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` for Unix seconds (Howard Hinnant's civil-from-days).
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` for Unix seconds.
 fn iso8601(secs: i64, micros: u32) -> String {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = shared::time::civil_date(secs);
+    let rem = secs.rem_euclid(86_400);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
         rem / 3600,
@@ -182,12 +174,12 @@ pub async fn run(out: &mut dyn Write) -> DemoReport {
     }
 
     heading(out, "the next log: traffic falls to 300 requests/minute for the following minutes");
-    let calm: Vec<(i64, u32)> = (1..=6).map(|k| (this_minute + 60 * k, 300)).collect();
+    let calm: Vec<(i64, u32)> = (1..=9).map(|k| (this_minute + 60 * k, 300)).collect();
     let (key, body) = deliver("calm", &calm);
     clients.s3.put_object().bucket(BUCKET).key(&key).body(body.into()).send().await.expect("PutObject");
     let calm_figures = run_processor(out, &processor, &event_dir, &key);
-    writeln!(out, "\n(scale-in waits until the high recommendations leave the 300 s scale-down window)").ok();
-    for offset in [60, 120, 180, 240, 300, 360] {
+    writeln!(out, "\n(scale-in waits until the high recommendations leave the 300 s scale-down window and\n the new instances have warmed up: an assumed 180 s boot plus the metric's period and delay)").ok();
+    for offset in [60, 120, 180, 240, 300, 360, 420, 480] {
         tick(out, offset).await;
     }
     report.processor.push(calm_figures);

@@ -269,9 +269,13 @@ async fn without_faults_each_batch_is_published_once() {
     // The processor's own EMF record for it: what the dashboard's panels read.
     let record: serde_json::Value =
         serde_json::from_str(&crate::object_record("processor", Some(&outcome), 0)).unwrap();
-    assert_eq!((record["ObjectsProcessed"].as_f64(), record["ObjectsFailed"].as_f64()), (Some(1.0), Some(0.0)));
+    assert_eq!(
+        (record["ObjectsProcessed"].as_f64(), record["ObjectsFailed"].as_f64()),
+        (Some(1.0), Some(0.0))
+    );
     assert_eq!((record["PublishDelay"].as_f64(), record["Records"].as_f64()), (Some(3000.0), Some(70.0)));
-    let failed: serde_json::Value = serde_json::from_str(&crate::object_record("processor", None, 0)).unwrap();
+    let failed: serde_json::Value =
+        serde_json::from_str(&crate::object_record("processor", None, 0)).unwrap();
     assert_eq!((failed["ObjectsFailed"].as_f64(), failed.get("Records")), (Some(1.0), None));
     assert_eq!(world.recorded(), batches());
     let marker = world.marker();

@@ -350,6 +350,10 @@ pub fn decide(policy: &GroupPolicy, observation: &Observation, history: &History
     } else if missing > 0 && proposals.is_empty() {
         notes.push("no metric has data: hold".into());
     }
+    // What the load calls for, before the warmup hold: what the history records, so that
+    // the scale-down window starts from the load and not from the hold (else warming would
+    // add a whole window to every scale-in after a scale-out).
+    let load_recommendation = recommendation;
     if observation.warming > 0 && recommendation < current {
         recommendation = current;
         notes.push(format!("{} instance(s) warming: no scale-in", observation.warming));
@@ -372,7 +376,7 @@ pub fn decide(policy: &GroupPolicy, observation: &Observation, history: &History
         now,
     );
     if recorded {
-        history.recommendations.push(Recommendation { time: now, capacity: recommendation });
+        history.recommendations.push(Recommendation { time: now, capacity: load_recommendation });
     }
     let (limited, rate_limited) =
         behavior::limit_rate(current, stabilized.capacity, &history.scale_events, &policy.behavior, now);
