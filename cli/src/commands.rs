@@ -379,6 +379,7 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, Error> {
     if let Some(path) = &args.plot {
         crate::plot::plot(
             &runs,
+            group,
             &format!("{} on {}", describe_selector(&group.selector), args.trace.display()),
             path,
         )?;

@@ -1,9 +1,10 @@
-//! Charts of a simulation: the metrics as read and the demand (top) against each run's
-//! capacity and the engine's forecast (bottom) over time, as SVG or PNG by the output
-//! file's extension.
+//! Charts of a simulation: the metrics as read, the demand and each metric's target or
+//! threshold (top) against each run's capacity, its changes with their reasons, and the
+//! engine's forecast (bottom) over time, as SVG or PNG by the output file's extension.
 
 use std::path::Path;
 
+use metric_poller::policy::{GroupPolicy, MetricRule, Target};
 use metric_poller::simulate::{Controller, Run};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -38,13 +39,48 @@ pub fn register_a_font() -> Result<(), Error> {
     Ok(())
 }
 
-pub fn plot(runs: &[Run], title: &str, out: &Path) -> Result<(), Error> {
+pub fn plot(runs: &[Run], group: &GroupPolicy, title: &str, out: &Path) -> Result<(), Error> {
     register_a_font()?;
     match out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        Some("svg") => draw(SVGBackend::new(out, SIZE).into_drawing_area(), runs, title),
-        Some("png") => draw(BitMapBackend::new(out, SIZE).into_drawing_area(), runs, title),
+        Some("svg") => {
+            let mut svg = String::new();
+            let changes =
+                draw(SVGBackend::with_string(&mut svg, SIZE).into_drawing_area(), runs, group, title)?;
+            // plotters has no hover text: each change's reason is a `<title>` on an invisible
+            // circle over its marker, added to the finished document.
+            let hovers: String = changes
+                .iter()
+                .map(|((x, y), reason)| {
+                    format!(
+                        r#"<circle cx="{x}" cy="{y}" r="8" fill="transparent"><title>{}</title></circle>"#,
+                        escape(reason)
+                    )
+                })
+                .collect();
+            let end = svg.rfind("</svg>").ok_or("plotters wrote no </svg>")?;
+            svg.insert_str(end, &hovers);
+            std::fs::write(out, svg).map_err(|e| format!("{}: {e}", out.display()).into())
+        }
+        Some("png") => draw(BitMapBackend::new(out, SIZE).into_drawing_area(), runs, group, title).map(drop),
         _ => Err(format!("{}: the plot file must end in .svg or .png", out.display()).into()),
     }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Each metric's target (or a step-scaling threshold) as a line's label and value.
+fn targets(group: &GroupPolicy) -> Vec<(String, f64)> {
+    group
+        .metrics
+        .iter()
+        .map(|m| match &m.rule {
+            MetricRule::Target(Target::Average(v)) => (format!("target {} = {v} (average)", m.id), *v),
+            MetricRule::Target(Target::PerInstance(v)) => (format!("target {} = {v} per instance", m.id), *v),
+            MetricRule::StepScaling(s) => (format!("threshold {} = {}", m.id, s.threshold), s.threshold),
+        })
+        .collect()
 }
 
 /// A line broken at gaps into segments of (time, value).
@@ -63,7 +99,16 @@ fn segments(points: impl Iterator<Item = (i64, Option<f64>)>) -> Segments {
     segments
 }
 
-fn draw<B: DrawingBackend>(root: DrawingArea<B, Shift>, runs: &[Run], title: &str) -> Result<(), Error>
+/// A capacity change's marker, in pixels, and its reason.
+type Change = ((i32, i32), String);
+
+/// Draws the chart; returns where each capacity change's marker is, in pixels, with its reason.
+fn draw<B: DrawingBackend>(
+    root: DrawingArea<B, Shift>,
+    runs: &[Run],
+    group: &GroupPolicy,
+    title: &str,
+) -> Result<Vec<Change>, Error>
 where
     B::ErrorType: 'static,
 {
@@ -79,9 +124,11 @@ where
     let engine = runs.iter().find(|r| r.controller == Controller::Engine);
     let ids: Vec<&String> =
         engine.and_then(|r| r.ticks.first()).map(|t| t.metrics.keys().collect()).unwrap_or_default();
+    let targets = targets(group);
     let metric_max = ticks
         .clone()
         .flat_map(|t| t.metrics.values().flatten().copied().chain(t.demand.filter(|d| d.is_finite())))
+        .chain(targets.iter().map(|(_, v)| *v))
         .fold(0.0f64, f64::max)
         .max(1.0);
     let mut chart = ChartBuilder::on(&top)
@@ -115,6 +162,19 @@ where
             }
         }
     }
+    for (i, (label, value)) in targets.into_iter().enumerate() {
+        let color = if i == 0 { BLACK } else { RGBColor(100, 100, 100) };
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(t_start, value), (t_end, value)],
+                8,
+                5,
+                color.stroke_width(2),
+            ))
+            .map_err(failed)?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
@@ -136,6 +196,7 @@ where
         .build_cartesian_2d(t_start..t_end, 0..capacity_max + 1)
         .map_err(failed)?;
     chart.configure_mesh().y_desc("instances").x_desc("seconds").draw().map_err(failed)?;
+    let mut hovers = Vec::new();
     for (i, run) in runs.iter().enumerate() {
         let (desired_color, service_color) = if i == 0 { (BLUE, GREEN) } else { (RED, MAGENTA) };
         let mut steps = Vec::with_capacity(run.ticks.len() * 2);
@@ -159,6 +220,23 @@ where
             .map_err(failed)?
             .label(format!("in service, {name}"))
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], service_color));
+        // A dot where the desired capacity changed, labelled with the change ("+4"): above
+        // a scale-out and below a scale-in, away from the step line leading to the dot.
+        let changes: Vec<_> = run.ticks.iter().filter(|t| t.desired != t.current).collect();
+        chart
+            .draw_series(changes.iter().map(|t| {
+                EmptyElement::at((t.time, t.desired))
+                    + Circle::new((0, 0), 4, desired_color.filled())
+                    + Text::new(
+                        format!("{:+}", t.desired - t.current),
+                        (5, if t.desired > t.current { -20 } else { 6 }),
+                        ("sans-serif", 13).into_font().color(&desired_color),
+                    )
+            }))
+            .map_err(failed)?
+            .label(format!("capacity change, {name}"))
+            .legend(move |(x, y)| Circle::new((x + 10, y), 4, desired_color.filled()));
+        hovers.extend(changes.iter().map(|t| (chart.backend_coord(&(t.time, t.desired)), t.reason.clone())));
         let forecast: Vec<(i64, i32)> =
             run.ticks.iter().filter_map(|t| Some((t.time, t.forecast?))).collect();
         if !forecast.is_empty() {
@@ -177,5 +255,5 @@ where
         .draw()
         .map_err(failed)?;
     root.present().map_err(failed)?;
-    Ok(())
+    Ok(hovers)
 }

@@ -236,6 +236,50 @@ fn simulate_compares_the_engine_with_aws_target_tracking_on_the_same_data() {
 }
 
 #[test]
+fn simulate_plot_shows_the_target_and_each_capacity_change_with_its_reason() {
+    let dir = std::env::temp_dir().join(format!("autoscaler-simulate-marks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("run.svg");
+    let trace = fixture("traces/load-step.csv");
+    let runs = simulate(&[
+        "--trace",
+        trace.to_str().unwrap(),
+        "--capacity-per-instance",
+        "100",
+        "--compare",
+        "aws-target-tracking",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    let svg_text = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg_text.contains("target cpu = 50 (average)"), "no target line in the legend");
+    assert!(svg_text.contains("demand utilization, engine"), "closed loop draws the demand");
+    for run in &runs {
+        let name = run["controller"].as_str().unwrap();
+        assert!(svg_text.contains(&format!("capacity change, {name}")), "no markers for {name}");
+        let changes: Vec<&serde_json::Value> =
+            run["ticks"].as_array().unwrap().iter().filter(|t| t["desired"] != t["current"]).collect();
+        assert!(!changes.is_empty(), "{name} never scaled on a load step");
+        for tick in changes {
+            let step = tick["desired"].as_i64().unwrap() - tick["current"].as_i64().unwrap();
+            assert!(
+                svg_text.contains(&format!("\n{step:+}\n</text>")),
+                "no {step:+} label for {name}: {tick}"
+            );
+            // The reason as hover text, escaped as XML.
+            let reason = tick["reason"]
+                .as_str()
+                .unwrap()
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;");
+            assert!(svg_text.contains(&format!("<title>{reason}</title>")), "no hover reason {reason:?}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn simulate_rejects_bad_input_clearly() {
     let output = autoscaler()
         .args(["simulate", "--initial-capacity", "1", "--policy"])
