@@ -746,6 +746,14 @@ mod tests {
     }
 
     impl ScriptedGroups {
+        /// The next `n` listings are throttled.
+        fn throttle_listings(&self, n: usize) {
+            let mut failures = self.list_failures.lock().unwrap();
+            for _ in 0..n {
+                failures.push_back(service_error("DescribeAutoScalingGroups", "Throttling", 400));
+            }
+        }
+
         fn new(listed: GroupInfo) -> Self {
             Self {
                 reread: listed.clone(),
@@ -1218,13 +1226,7 @@ mod tests {
     #[tokio::test]
     async fn a_tick_whose_listing_fails_fails_alone_and_later_ticks_act() {
         let groups = ScriptedGroups::new(group(2, 20));
-        for _ in 0..2 {
-            groups.list_failures.lock().unwrap().push_back(service_error(
-                "DescribeAutoScalingGroups",
-                "Throttling",
-                400,
-            ));
-        }
+        groups.throttle_listings(2);
         let load = Load(Mutex::new(200.0));
         let poller = poller(&groups, &load, TWO_PER_600S);
         let clock = VirtualClock(Mutex::new(at(0)));
@@ -1246,13 +1248,7 @@ mod tests {
     #[tokio::test]
     async fn an_invocation_whose_ticks_all_failed_fails() {
         let groups = ScriptedGroups::new(group(2, 20));
-        for _ in 0..5 {
-            groups.list_failures.lock().unwrap().push_back(service_error(
-                "DescribeAutoScalingGroups",
-                "Throttling",
-                400,
-            ));
-        }
+        groups.throttle_listings(5);
         let load = Load(Mutex::new(200.0));
         let poller = poller(&groups, &load, "");
         let clock = VirtualClock(Mutex::new(at(0)));
@@ -1267,11 +1263,7 @@ mod tests {
     #[tokio::test]
     async fn a_group_failing_in_the_ticks_that_did_not_fail_fails_the_invocation() {
         let groups = ScriptedGroups::new(group(2, 20));
-        groups.list_failures.lock().unwrap().push_back(service_error(
-            "DescribeAutoScalingGroups",
-            "Throttling",
-            400,
-        ));
+        groups.throttle_listings(1);
         for _ in 0..4 {
             groups.reject_next_change("AccessDenied", 403);
         }
