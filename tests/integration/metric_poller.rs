@@ -780,6 +780,7 @@ async fn metric_queries_are_sent_at_most_500_per_get_metric_data_call() {
         .unwrap();
     assert_eq!(series["q500"].iter().map(|p| p.value).collect::<Vec<_>>(), [42.0]);
     assert_eq!(clients.calls.by_operation().get("GetMetricData"), Some(&2), "500 + 1");
+    assert_eq!(clients.calls.metrics_requested(), 501, "each query is a metric requested, once");
 }
 
 #[tokio::test]
@@ -815,4 +816,70 @@ async fn an_s3_policy_is_parsed_again_only_when_its_etag_changes() {
     // An invalid edit: the last valid document stays in force.
     put(r#"{"groups": [{"name": "svc"}]}"#.to_owned()).await;
     assert!(std::sync::Arc::ptr_eq(&edited, &store.document().await.unwrap()));
+}
+
+/// Ten minutes of 10-s ticks over one group whose metric has `period` seconds, with a
+/// datapoint every 10 s all along (published at once, as custom metrics are): the metrics
+/// GetMetricData was asked for, and how many ticks decided on a value.
+async fn metrics_requested_in_ten_minutes(period: i32) -> (u64, usize) {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let s = setup().await;
+    let name = "billed";
+    create_group(&s.config, "lt", GroupSpec { name, min: 1, max: 20, desired: 2, tags: tags(&[ENABLED]) })
+        .await;
+    let unix_now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    let base = SystemTime::UNIX_EPOCH + Duration::from_secs(unix_now / 60 * 60);
+    // From 20 minutes before the first tick to its last one, at the metric's resolution.
+    let stamps: Vec<SystemTime> =
+        (0..180).map(|i| base - Duration::from_secs(1200) + Duration::from_secs(i * 10)).collect();
+    for chunk in stamps.chunks(500) {
+        let data = chunk.iter().map(|&at| {
+            MetricDatum::builder()
+                .metric_name("Load")
+                .dimensions(Dimension::builder().name("Group").value(name).build())
+                .timestamp(DateTime::from(at))
+                .value(40.0)
+                .storage_resolution(if period < 60 { 1 } else { 60 })
+                .build()
+        });
+        s.clients
+            .cloudwatch
+            .put_metric_data()
+            .namespace("Test/App")
+            .set_metric_data(Some(data.collect()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let group = policy_group(name, "Load", r#"{"average": 50}"#, r#", "dry_run": true"#)
+        .replace(r#""period_seconds": 60"#, &format!(r#""period_seconds": {period}"#));
+    let policy = write_policy(&s.dir, &[group]);
+    let clients = Clients::new(&s.config, false);
+    let config = PollerConfig {
+        policy: Some(PolicyLocation::Local(policy)),
+        state: Some(S3Uri { bucket: STATE_BUCKET.into(), key: format!("billed-{period}") }),
+        ..PollerConfig::default()
+    };
+    let poller = metric_poller::build(&clients, config).unwrap();
+    let mut decided_on_a_value = 0;
+    for tick in 0..60 {
+        let summary = poller.tick_with_lease("p", base + Duration::from_secs(tick * 10), 60).await.unwrap();
+        if summary.groups[0].metrics["m"].is_some() {
+            decided_on_a_value += 1;
+        }
+    }
+    (clients.calls.metrics_requested(), decided_on_a_value)
+}
+
+#[tokio::test]
+async fn a_60s_metric_is_requested_at_most_twice_per_datapoint_and_a_10s_one_once() {
+    // 60 ticks, 10 datapoints of the 60-s metric: twice each, and once to start.
+    let (requested, decided) = metrics_requested_in_ten_minutes(60).await;
+    assert!(requested <= 2 * 10 + 1, "{requested} metrics requested for 10 datapoints (every tick: 60)");
+    assert!(requested >= 10, "{requested}: every new datapoint is read");
+    assert_eq!(decided, 60, "every tick decides on a value, read or remembered");
+    // 60 datapoints of the 10-s metric, one per tick: each read once.
+    let (requested, decided) = metrics_requested_in_ten_minutes(10).await;
+    assert_eq!((requested, decided), (60, 60));
 }

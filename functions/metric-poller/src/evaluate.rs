@@ -12,7 +12,8 @@ use crate::GroupInfo;
 use crate::engine::{self, Decision, Observation, Signals, warmup};
 use crate::forecast;
 use crate::policy::{GroupPolicy, PredictiveMode};
-use crate::reading::{self, Aggregation, Datapoint, Reading};
+use crate::read_schedule::Series;
+use crate::reading::{self, Aggregation, Reading};
 use crate::state::GroupState;
 
 /// How long recent in-service counts are kept: as far back as a trend looks (10 periods
@@ -28,15 +29,14 @@ pub struct Evaluation {
     pub warmup_seconds: i64,
 }
 
-/// Decides `info`'s group at `now` from `series` (by metric id; datapoints read up to
-/// `end`, which is `now` less `METRICS_END_OFFSET_SECONDS`), updating `state`'s history.
+/// Decides `info`'s group at `now` from `series` (by metric id; each as of its read's
+/// end), updating `state`'s history.
 pub fn evaluate(
     policy: &GroupPolicy,
     info: &GroupInfo,
-    series: &BTreeMap<String, Vec<Datapoint>>,
+    series: &BTreeMap<String, Series>,
     state: &mut GroupState,
     now: i64,
-    end: i64,
 ) -> Evaluation {
     let last_scale_out = state.history.scale_events.iter().filter(|e| e.change > 0).map(|e| e.time).max();
     state.boot.observe(info.pending_instances, last_scale_out, now);
@@ -64,8 +64,10 @@ pub fn evaluate(
     let mut signals = BTreeMap::new();
     for metric in &policy.metrics {
         let period = i64::from(metric.query.period_seconds().max(1));
-        let points = series.get(&metric.id).map_or(&[][..], Vec::as_slice);
-        let reading = reading::read(points, period, Aggregation::of(&metric.query), end);
+        let reading = match series.get(&metric.id) {
+            Some(read) => reading::read(&read.points, period, Aggregation::of(&metric.query), read.read_end),
+            None => reading::read(&[], period, Aggregation::of(&metric.query), now),
+        };
         let mut signal = Signals {
             scale_out_estimate: reading.scale_out_estimate,
             reading: reading.note.clone(),

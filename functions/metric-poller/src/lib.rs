@@ -28,6 +28,7 @@ pub mod forecast;
 mod invocation;
 pub mod policy;
 pub mod policy_source;
+pub mod read_schedule;
 pub mod reading;
 pub mod simulate;
 pub mod state;

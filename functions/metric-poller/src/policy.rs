@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// One CloudWatch metric, as a policy names it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct MetricQuery {
     pub namespace: String,
     pub metric_name: String,
@@ -97,7 +97,7 @@ pub struct MetricPolicy {
     pub saturation: Option<f64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Query {
     Metric(MetricQuery),

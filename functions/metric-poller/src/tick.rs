@@ -15,6 +15,7 @@ use crate::evaluate::{evaluate, profiles_due};
 use crate::forecast;
 use crate::policy::{PolicyDocument, Query};
 use crate::policy_source::{PolicyLoadError, PolicySource, PolicyStore};
+use crate::read_schedule::{ReadCache, Series};
 use crate::reading::Datapoint;
 use crate::state::{ChangeOutcome, PendingChange, PollerState, Settled, StateStore, merge_tick};
 use crate::{GroupController, MetricsSource, PollerConfig};
@@ -170,6 +171,8 @@ pub struct Poller<G, M, S, P = PolicyStore> {
     calls: Option<CallCounter>,
     /// The state as last read or written, with its version; `None` forces a reload.
     cached: tokio::sync::Mutex<Option<(PollerState, Version)>>,
+    /// Every query's last read, and when it is due again.
+    reads: std::sync::Mutex<ReadCache>,
 }
 
 fn unix_seconds(time: SystemTime) -> i64 {
@@ -190,7 +193,16 @@ impl<G: GroupController, M: MetricsSource, S: StateStore, P: PolicySource> Polle
         config: PollerConfig,
         calls: Option<CallCounter>,
     ) -> Self {
-        Self { groups, metrics, state, policy, config, calls, cached: tokio::sync::Mutex::new(None) }
+        Self {
+            groups,
+            metrics,
+            state,
+            policy,
+            config,
+            calls,
+            cached: tokio::sync::Mutex::new(None),
+            reads: std::sync::Mutex::new(ReadCache::default()),
+        }
     }
 
     pub fn config(&self) -> &PollerConfig {
@@ -259,24 +271,49 @@ impl<G: GroupController, M: MetricsSource, S: StateStore, P: PolicySource> Polle
             })
             .collect();
         let end = now - self.config.metrics_end_offset;
+        let end_s = unix_seconds(end);
         let longest_period =
             queries.iter().map(|(_, q)| q.period_seconds().max(1) as u64).max().unwrap_or(60);
         let start = end - Duration::from_secs((longest_period * LOOKBACK_PERIODS).max(LOOKBACK_MIN_SECONDS));
+        // Only the queries that can have a new datapoint are read (`read_schedule`); the
+        // others are decided on their last read.
+        let due: Vec<(String, Query)> = {
+            let mut reads = self.reads.lock().expect("read cache");
+            reads.retain(|query| queries.iter().any(|(_, q)| q == query));
+            queries.iter().filter(|(_, q)| reads.is_due(q, end_s)).cloned().collect()
+        };
         let mut metrics_error = None;
-        let series = if queries.is_empty() {
-            BTreeMap::new()
-        } else {
-            match self.metrics.datapoints(&queries, start, end).await {
-                Ok(series) => series,
+        if !due.is_empty() {
+            match self.metrics.datapoints(&due, start, end).await {
+                Ok(mut fetched) => {
+                    let mut reads = self.reads.lock().expect("read cache");
+                    for (id, query) in &due {
+                        reads.record(query, fetched.remove(id).unwrap_or_default(), end_s);
+                    }
+                }
                 Err(error) => {
-                    // Every group then lacks data and fails this tick: the missing-data
-                    // rules hold them (or move them to their fallback).
+                    // The queries due then lack data (the others keep their last read)
+                    // and their groups fail this tick: the missing-data rules hold them
+                    // (or move them to their fallback).
                     tracing::error!(%error, code = error.code.as_deref(), "reading metrics failed");
                     metrics_error = Some(error.to_string());
-                    BTreeMap::new()
                 }
             }
+        }
+        let series: BTreeMap<String, Series> = {
+            let reads = self.reads.lock().expect("read cache");
+            let failed = |id: &String| metrics_error.is_some() && due.iter().any(|(d, _)| d == id);
+            queries
+                .iter()
+                .filter(|(id, _)| !failed(id))
+                .filter_map(|(id, q)| Some((id.clone(), reads.series(q)?.clone())))
+                .collect()
         };
+        let groups_without_metrics: Vec<usize> = (0..discovery.managed.len())
+            .filter(|gi| {
+                metrics_error.is_some() && due.iter().any(|(id, _)| id.starts_with(&format!("g{gi}_")))
+            })
+            .collect();
 
         let mut cached = self.cached.lock().await;
         if cached.is_none() {
@@ -305,13 +342,12 @@ impl<G: GroupController, M: MetricsSource, S: StateStore, P: PolicySource> Polle
                 }
                 None => {}
             }
-            let group_series: BTreeMap<String, Vec<Datapoint>> = policy
+            let group_series: BTreeMap<String, Series> = policy
                 .metrics
                 .iter()
                 .filter_map(|m| Some((m.id.clone(), series.get(&query_id(gi, &m.id))?.clone())))
                 .collect();
-            let evaluation =
-                evaluate(policy, &managed.info, &group_series, group_state, now_s, unix_seconds(end));
+            let evaluation = evaluate(policy, &managed.info, &group_series, group_state, now_s);
             let decision = evaluation.decision;
             let current = managed.info.desired_capacity;
             let verdict = match () {
@@ -375,7 +411,8 @@ impl<G: GroupController, M: MetricsSource, S: StateStore, P: PolicySource> Polle
                     metrics: d.metrics,
                     reason: d.reason,
                     explanation: d.explanation,
-                    error: error.or_else(|| metrics_error.clone()),
+                    error: error
+                        .or_else(|| metrics_error.clone().filter(|_| groups_without_metrics.contains(&i))),
                 }
             })
             .collect();
@@ -1121,14 +1158,15 @@ mod tests {
         // B observes while A holds the lease, and reads the state as it is then.
         assert_eq!(leased_tick(&b, "b", 5).await.mode, Mode::ObserveOnly);
         *load.0.lock().unwrap() = 200.0;
-        let scaled = leased_tick(&a, "a", 10).await.groups.remove(0);
+        // Half a period on, when a 60-s query is read again.
+        let scaled = leased_tick(&a, "a", 30).await.groups.remove(0);
         assert_eq!((scaled.action, scaled.desired), (Action::Scaled, 6));
         a.release_lease("a").await;
 
         // B takes over after the rate period: it must see A's change as A's (not someone
         // else's) and its 4 instances as warming, and scale on from there: the 2 serving
         // at 200 % need 8.
-        let summary = leased_tick(&b, "b", 30).await;
+        let summary = leased_tick(&b, "b", 60).await;
         assert_eq!(summary.mode, Mode::Act);
         let outcome = &summary.groups[0];
         assert_eq!(
@@ -1141,7 +1179,7 @@ mod tests {
         let state = store.load().await.unwrap().0.groups["svc"].clone();
         let events: Vec<(i64, i32)> =
             state.history.scale_events.iter().map(|e| (e.time - T0 as i64, e.change)).collect();
-        assert_eq!(events, [(10, 4), (30, 2)], "both holders' changes, each once");
+        assert_eq!(events, [(30, 4), (60, 2)], "both holders' changes, each once");
         assert!(state.history.external_changes.is_empty());
         assert_eq!(groups.set_calls(), [6, 8]);
     }
