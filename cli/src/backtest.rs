@@ -33,6 +33,23 @@ use shared::aws::{Clients, load_sdk_config};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// `backtest --help`'s description: what is replayed, and the load model it rests on.
+pub const LONG_ABOUT: &str = "\
+Replay a policy over a group's CloudWatch history (--since back from now) through the \
+simulator `simulate` uses, beside what the group actually did: instance-hours, minutes above \
+target, scaling actions.
+
+The metrics observed were produced by the capacity the group had, so the load is derived \
+from them: for an `average` target (a per-instance average such as CPU), load = metric × \
+GroupInServiceInstances; for a `per_instance` target (a total such as requests), load = the \
+metric. The policy's first target-tracked metric drives the load; its other metrics are \
+replayed as recorded. Missing metric datapoints stay missing in the replay (the policy's \
+missing-data rules apply); missing capacity datapoints are held at the last value; both are \
+reported.
+
+Needs the group's metrics collection on (GroupDesiredCapacity, GroupInServiceInstances), and \
+cloudwatch:GetMetricData and autoscaling:DescribeAutoScalingGroups.";
+
 #[derive(Debug, Args)]
 pub struct BacktestArgs {
     /// The policy document (JSON, or TOML by extension).

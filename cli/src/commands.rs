@@ -86,7 +86,7 @@ enum Command {
     ]))]
     Simulate(SimulateArgs),
     /// Replay a policy over a group's CloudWatch history, beside what the group actually did.
-    #[command(after_help = examples(&[
+    #[command(long_about = crate::backtest::LONG_ABOUT, after_help = examples(&[
         ("The last week of group web, as a table", "autoscaler backtest --policy policy.json --group web --since 7d"),
         ("Against AWS target tracking, with a chart", "autoscaler backtest --policy policy.json --group web --since 7d --compare aws-target-tracking --plot week.png"),
         ("The last day, as JSON", "autoscaler backtest --policy policy.json --group web --since 1d --json"),

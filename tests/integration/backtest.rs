@@ -1,5 +1,10 @@
 //! `autoscaler backtest` against moto: days of a policy metric and of the group's own
 //! capacity metrics put with PutMetricData, read back with GetMetricData and replayed.
+//!
+//! What moto (5.2) does not do, so these tests cannot show: GetMetricData never pages
+//! (no `NextToken`, no 100,800-datapoint limit), and it keeps data of any age at any
+//! period (no retention). Pagination is the SDK paginator's in the poller's adapter; the
+//! period per age is unit-tested in `cli/src/backtest.rs`.
 
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
