@@ -163,12 +163,13 @@ pub struct History {
     pub series: BTreeMap<String, Vec<Datapoint>>,
 }
 
-/// The window ending now-ish and reaching `age` back, aligned to both periods.
+/// The window reaching at most `age` back from `now` (older data may be kept coarser),
+/// aligned to both periods: `(start, end, capacity period)`.
 pub fn window(now: i64, age: i64, period: i64) -> (i64, i64, i64) {
     let capacity_period = period.max(GROUP_METRICS_PERIOD);
     // The period still filling is incomplete: the window ends at the last whole one.
     let end = now.div_euclid(capacity_period) * capacity_period;
-    let start = (now - age).div_euclid(capacity_period) * capacity_period;
+    let start = (now - age + capacity_period - 1).div_euclid(capacity_period) * capacity_period;
     (start, end, capacity_period)
 }
 
@@ -875,6 +876,14 @@ mod tests {
         assert_eq!(history_period(600, 30 * day), Ok(600));
         assert_eq!(history_period(60, 100 * day), Ok(3600));
         assert_eq!(history_period(60, 500 * day), Err(BacktestError::BeyondRetention { days: 500 }));
+    }
+
+    #[test]
+    fn the_window_is_whole_periods_no_older_than_asked() {
+        assert_eq!(window(START + 90, 86_400, 60), (START - 86_400 + 120, START + 60, 60));
+        assert_eq!(window(START, 86_400, 60), (START - 86_400, START, 60));
+        assert_eq!(window(START + 10, 3600, 10), (START - 3600 + 60, START, 60), "capacity is per minute");
+        assert_eq!(window(START + 400, 30 * 86_400, 300), (START - 30 * 86_400 + 600, START + 300, 300));
     }
 
     #[test]
