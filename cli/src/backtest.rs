@@ -22,7 +22,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use clap::Args;
-use metric_poller::policy::{GroupPolicy, MetricQuery, MetricRule, Query, Selector, Target};
+use metric_poller::forecast::PROFILE_SLOT_SECONDS;
+use metric_poller::policy::{GroupPolicy, MetricQuery, MetricRule, PredictiveMode, Query, Selector, Target};
 use metric_poller::reading::{Aggregation, Datapoint};
 use metric_poller::simulate::cloudwatch::Publication;
 use metric_poller::simulate::{self, Controller, Run, SimulationConfig, Trace, TraceRow};
@@ -45,7 +46,7 @@ GroupInServiceInstances; for a `per_instance` target (a total such as requests),
 metric. The policy's first target-tracked metric drives the load; its other metrics are \
 replayed as recorded. Missing metric datapoints stay missing in the replay (the policy's \
 missing-data rules apply); missing capacity datapoints are held at the last value; both are \
-reported.
+reported. A predictive policy starts with its profile's history_days before the window.
 
 Needs the group's metrics collection on (GroupDesiredCapacity, GroupInServiceInstances), and \
 cloudwatch:GetMetricData and autoscaling:DescribeAutoScalingGroups.";
@@ -355,93 +356,153 @@ fn held(points: &BTreeMap<i64, f64>, start: i64, end: i64, period: i64) -> Vec<f
         .collect()
 }
 
+/// One [`History`] as maps by time: each policy metric's (in the policy's order), the group's.
+struct Recorded {
+    metrics: Vec<BTreeMap<i64, f64>>,
+    desired: BTreeMap<i64, f64>,
+    in_service: BTreeMap<i64, f64>,
+}
+
+impl Recorded {
+    fn new(policy: &GroupPolicy, history: &History) -> Self {
+        let as_map = |id: &str| -> BTreeMap<i64, f64> {
+            history
+                .series
+                .get(id)
+                .map(|ps| ps.iter().map(|p| (p.time, p.value)).collect())
+                .unwrap_or_default()
+        };
+        Self {
+            metrics: policy.metrics.iter().map(|m| as_map(&metric_query_id(&m.id))).collect(),
+            desired: as_map(DESIRED),
+            in_service: as_map(IN_SERVICE),
+        }
+    }
+}
+
+/// The metric the load is derived from: the policy's first target-tracked one.
+fn load_metric(policy: &GroupPolicy) -> Option<(usize, Target)> {
+    policy.metrics.iter().enumerate().find_map(|(i, m)| match m.rule {
+        MetricRule::Target(target) => Some((i, target)),
+        MetricRule::StepScaling(_) => None,
+    })
+}
+
+/// A trace row per period of `history`, timed from `origin`, and the seconds the recorded
+/// utilization was above target × (1 + `slo_margin`). `serving(t)` is the instances in
+/// service at `t`; where it is unknown, an average's load is too.
+fn rows(
+    policy: &GroupPolicy,
+    history: &History,
+    recorded: &Recorded,
+    origin: i64,
+    serving: impl Fn(i64) -> Option<f64>,
+    slo_margin: f64,
+) -> (Vec<TraceRow>, i64) {
+    let load_metric = load_metric(policy);
+    let load_index = load_metric.map(|(i, _)| i);
+    // Sums and counts read at a coarser period than the policy's hold more samples: back
+    // to the policy's own period, which the simulator's load is per.
+    let per_policy_period = |index: usize, value: f64| match Aggregation::of(&policy.metrics[index].query) {
+        Aggregation::Cumulative => {
+            value * f64::from(policy.metrics[index].query.period_seconds()) / history.period as f64
+        }
+        Aggregation::Level => value,
+    };
+    let mut rows = Vec::new();
+    let mut seconds_above = 0;
+    for t in (history.start..history.end).step_by(history.period as usize) {
+        let value = |i: usize| recorded.metrics[i].get(&t).map(|v| per_policy_period(i, *v));
+        let values =
+            (0..policy.metrics.len()).filter(|i| Some(*i) != load_index).map(value).collect::<Vec<_>>();
+        let load = load_metric.and_then(|(i, target)| {
+            let (v, serving) = (value(i)?, serving(t));
+            let (load, utilization, line) = match target {
+                Target::Average(line) => (v * serving?, Some(v), line),
+                Target::PerInstance(line) => {
+                    (v, serving.map(|n| if n > 0.0 { v / n } else { f64::INFINITY }), line)
+                }
+            };
+            if utilization.is_some_and(|u| u > line * (1.0 + slo_margin)) {
+                seconds_above += history.period;
+            }
+            Some(load)
+        });
+        rows.push(TraceRow { time: t - origin, values, load });
+    }
+    (rows, seconds_above)
+}
+
 /// History -> simulator input. The policy's first target-tracked metric drives the load
 /// (see the module's load model); its other metrics are replayed as recorded (they do not
 /// respond to the simulated capacity). A missing metric datapoint is missing data in the
 /// replay too (the policy's missing-data rules apply); missing capacity datapoints are held.
+/// `before`: history before the window, for a predictive policy's seasonal profile (rows
+/// at negative times, where the simulator reads them); its gaps stay gaps.
 pub fn replay(
     policy: &GroupPolicy,
     group: &str,
     history: &History,
+    before: Option<&History>,
     slo_margin: f64,
 ) -> Result<Replay, BacktestError> {
-    let as_map = |id: &str| -> BTreeMap<i64, f64> {
-        history.series.get(id).map(|ps| ps.iter().map(|p| (p.time, p.value)).collect()).unwrap_or_default()
-    };
-    let (desired, in_service) = (as_map(DESIRED), as_map(IN_SERVICE));
-    for (points, missing) in [(&desired, "GroupDesiredCapacity"), (&in_service, "GroupInServiceInstances")] {
+    let recorded = Recorded::new(policy, history);
+    for (points, missing) in
+        [(&recorded.desired, "GroupDesiredCapacity"), (&recorded.in_service, "GroupInServiceInstances")]
+    {
         if points.is_empty() {
             return Err(BacktestError::NoCapacityHistory { group: group.into(), missing });
         }
     }
-    let metrics: Vec<BTreeMap<i64, f64>> =
-        policy.metrics.iter().map(|m| as_map(&metric_query_id(&m.id))).collect();
-    if metrics.iter().all(BTreeMap::is_empty) {
+    if recorded.metrics.iter().all(BTreeMap::is_empty) {
         let ids: Vec<&str> = policy.metrics.iter().map(|m| m.id.as_str()).collect();
         return Err(BacktestError::NoMetricData { ids: ids.join(", ") });
     }
     let (start, end, period, capacity_period) =
         (history.start, history.end, history.period, history.capacity_period);
-    let desired_held = held(&desired, start, end, capacity_period);
-    let in_service_held = held(&in_service, start, end, capacity_period);
+    let desired_held = held(&recorded.desired, start, end, capacity_period);
+    let in_service_held = held(&recorded.in_service, start, end, capacity_period);
     let capacity_at = |series: &[f64], t: i64| series[((t - start) / capacity_period) as usize];
 
-    // Sums and counts read at a coarser period than the policy's hold more samples: back
-    // to the policy's own period, which the simulator's load is per.
-    let per_policy_period = |index: usize, value: f64| match Aggregation::of(&policy.metrics[index].query) {
-        Aggregation::Cumulative => {
-            value * f64::from(policy.metrics[index].query.period_seconds()) / period as f64
+    let mut trace_rows = Vec::new();
+    let mut gap_reports = Vec::new();
+    if let Some(before) = before {
+        let earlier = Recorded::new(policy, before);
+        let serving = |t: i64| earlier.in_service.get(&(t - t.rem_euclid(before.capacity_period))).copied();
+        trace_rows = rows(policy, before, &earlier, start, serving, slo_margin).0;
+        let span = (before.start, before.end, before.period);
+        for (m, points) in policy.metrics.iter().zip(&earlier.metrics) {
+            let series = format!("{} before the window", m.id);
+            gap_reports.push(gaps(&series, points, span, "missing in the seasonal profile"));
         }
-        Aggregation::Level => value,
-    };
-    let load_index = policy.metrics.iter().position(|m| matches!(m.rule, MetricRule::Target(_)));
-    let target = load_index.and_then(|i| match policy.metrics[i].rule {
-        MetricRule::Target(t) => Some(t),
-        MetricRule::StepScaling(_) => None,
-    });
-    let load = load_index.zip(target).map(|(i, target)| LoadModel {
+        let span = (before.start, before.end, before.capacity_period);
+        let series = "GroupInServiceInstances before the window";
+        gap_reports.push(gaps(series, &earlier.in_service, span, "an average's load missing in the profile"));
+    }
+    let serving = |t: i64| Some(capacity_at(&in_service_held, t));
+    let (window_rows, seconds_above) = rows(policy, history, &recorded, start, serving, slo_margin);
+    trace_rows.extend(window_rows);
+    // The last period is replayed whole: its row holds until the window's end.
+    if let Some(last) = trace_rows.last().cloned() {
+        trace_rows.push(TraceRow { time: end - start, ..last });
+    }
+    let load_metric = load_metric(policy);
+    let load = load_metric.map(|(i, target)| LoadModel {
         metric: policy.metrics[i].id.clone(),
         model: match target {
             Target::Average(_) => "load = metric × instances in service",
             Target::PerInstance(_) => "load = metric",
         },
     });
-
-    let mut rows = Vec::new();
-    let mut seconds_above = 0;
-    for t in (start..end).step_by(period as usize) {
-        let serving = capacity_at(&in_service_held, t);
-        let value = |i: usize| metrics[i].get(&t).map(|v| per_policy_period(i, *v));
-        let values =
-            (0..policy.metrics.len()).filter(|i| Some(*i) != load_index).map(value).collect::<Vec<_>>();
-        let load = load_index.zip(target).and_then(|(i, target)| {
-            let v = value(i)?;
-            let (load, utilization, line) = match target {
-                Target::Average(line) => (v * serving, v, line),
-                Target::PerInstance(line) => {
-                    (v, if serving > 0.0 { v / serving } else { f64::INFINITY }, line)
-                }
-            };
-            if utilization > line * (1.0 + slo_margin) {
-                seconds_above += period;
-            }
-            Some(load)
-        });
-        rows.push(TraceRow { time: t - start, values, load });
-    }
-    // The last period is replayed whole: its row holds until the window's end.
-    if let Some(last) = rows.last().cloned() {
-        rows.push(TraceRow { time: end - start, ..last });
-    }
     let trace = Trace {
         metric_ids: policy
             .metrics
             .iter()
             .enumerate()
-            .filter(|(i, _)| Some(*i) != load_index)
+            .filter(|(i, _)| Some(*i) != load_metric.map(|(i, _)| i))
             .map(|(_, m)| m.id.clone())
             .collect(),
-        rows,
+        rows: trace_rows,
         has_load: load.is_some(),
     };
 
@@ -449,11 +510,11 @@ pub fn replay(
     let actual = Outcome {
         name: "actual".into(),
         instance_hours: desired_held.iter().sum::<f64>() * capacity_period as f64 / 3600.0,
-        seconds_above_target: target.map(|_| seconds_above),
+        seconds_above_target: load_metric.map(|_| seconds_above),
         scaling_actions: rounded.windows(2).filter(|w| w[0] != w[1]).count(),
         peak_capacity: rounded.iter().copied().max().unwrap_or(0),
     };
-    let recorded = (start..end)
+    let recorded_capacity = (start..end)
         .step_by(capacity_period as usize)
         .map(|t| {
             (
@@ -463,24 +524,14 @@ pub fn replay(
             )
         })
         .collect();
-    let mut gap_reports: Vec<Gaps> = policy
-        .metrics
-        .iter()
-        .zip(&metrics)
-        .map(|(m, points)| gaps(&m.id, points, (start, end, period), "replayed as missing data"))
-        .collect();
-    gap_reports.push(gaps(
-        "GroupDesiredCapacity",
-        &desired,
-        (start, end, capacity_period),
-        "held at the last value",
-    ));
-    gap_reports.push(gaps(
-        "GroupInServiceInstances",
-        &in_service,
-        (start, end, capacity_period),
-        "held at the last value",
-    ));
+    for (m, points) in policy.metrics.iter().zip(&recorded.metrics) {
+        gap_reports.push(gaps(&m.id, points, (start, end, period), "replayed as missing data"));
+    }
+    for (series, points) in
+        [("GroupDesiredCapacity", &recorded.desired), ("GroupInServiceInstances", &recorded.in_service)]
+    {
+        gap_reports.push(gaps(series, points, (start, end, capacity_period), "held at the last value"));
+    }
     Ok(Replay {
         trace,
         // The simulator's closed loop: 100 makes its utilization (100 × load / (n × 100))
@@ -490,7 +541,7 @@ pub fn replay(
         load,
         actual,
         gaps: gap_reports,
-        recorded,
+        recorded: recorded_capacity,
     })
 }
 
@@ -545,12 +596,33 @@ pub async fn run(args: BacktestArgs) -> Result<ExitCode, Error> {
         iso(end)
     );
     let source = CloudWatchMetrics::new(clients.cloudwatch.clone());
-    let history = fetch(&source, &queries, (start, end, capacity_period), period, |day, days, count| {
-        eprintln!("backtest: read day {day}/{days}: {count} datapoints");
-    })
-    .await
-    .map_err(|e| format!("reading the history from CloudWatch: {}", shared::error::error_chain(&e)))?;
-    let replay = replay(policy, &args.group, &history, args.slo_margin)?;
+    let progress = |day, days, count| eprintln!("backtest: read day {day}/{days}: {count} datapoints");
+    let failed =
+        |e: AwsError| format!("reading the history from CloudWatch: {}", shared::error::error_chain(&e));
+    let history =
+        fetch(&source, &queries, (start, end, capacity_period), period, progress).await.map_err(failed)?;
+    // A predictive policy's seasonal profile is built from days of history: as live, the
+    // replay starts with them (at the profile's 5-minute slots, or coarser if that old).
+    let profile_days = match policy.predictive.mode {
+        PredictiveMode::Off => 0,
+        PredictiveMode::ForecastOnly | PredictiveMode::ForecastAndScale => {
+            i64::from(policy.predictive.history_days)
+        }
+    };
+    let before = if profile_days > 0 {
+        let age = args.since + profile_days * 86_400;
+        let period = history_period(PROFILE_SLOT_SECONDS.max(shortest), age)?;
+        let from = (start - profile_days * 86_400 + period - 1).div_euclid(period) * period;
+        let to = start.div_euclid(period) * period;
+        eprintln!(
+            "backtest: reading {profile_days} days before the window for the seasonal profile, at {period} s"
+        );
+        let queries = self::queries(policy, &args.group, period, period);
+        Some(fetch(&source, &queries, (from, to, period), period, progress).await.map_err(failed)?)
+    } else {
+        None
+    };
+    let replay = replay(policy, &args.group, &history, before.as_ref(), args.slo_margin)?;
 
     let (group_min, group_max) = match (args.min, args.max) {
         (Some(min), Some(max)) => (min, max),
@@ -702,10 +774,15 @@ mod tests {
     use super::*;
 
     fn policy(stat: &str, target: &str) -> GroupPolicy {
+        policy_with(stat, target, "")
+    }
+
+    /// One group scaling on `cpu`, with `extra` fields of the group.
+    fn policy_with(stat: &str, target: &str, extra: &str) -> GroupPolicy {
         parse_policy_text(
             &format!(
                 r#"{{"groups": [{{"name": "web", "metrics": [{{"id": "cpu", "query": {{"namespace": "App",
-                "metric_name": "Cpu", "stat": "{stat}", "period_seconds": 60}}, "target": {target}}}]}}]}}"#
+                "metric_name": "Cpu", "stat": "{stat}", "period_seconds": 60}}, "target": {target}}}]{extra}}}]}}"#
             ),
             PolicyFormat::Json,
         )
@@ -749,7 +826,7 @@ mod tests {
                 (IN_SERVICE, series(60, &in_service)),
             ],
         );
-        let replay = replay(&policy("Average", r#"{"average": 50}"#), "web", &history, 0.2).unwrap();
+        let replay = replay(&policy("Average", r#"{"average": 50}"#), "web", &history, None, 0.2).unwrap();
 
         let loads: Vec<(i64, Option<f64>)> = replay.trace.rows.iter().map(|r| (r.time, r.load)).collect();
         assert_eq!(
@@ -805,6 +882,80 @@ mod tests {
     }
 
     #[test]
+    fn a_predictive_policy_replays_the_days_before_the_window_as_history() {
+        let window = history(
+            60,
+            2,
+            [
+                ("m_cpu", series(60, &[Some(40.0), Some(40.0)])),
+                (DESIRED, series(60, &[Some(4.0), Some(4.0)])),
+                (IN_SERVICE, series(60, &[Some(4.0), Some(4.0)])),
+            ],
+        );
+        // Twenty minutes before the window at 300 s: the metric missing once, the
+        // instances in service once (that load is unknown too).
+        let shifted = |points: Vec<Datapoint>| -> Vec<Datapoint> {
+            points.into_iter().map(|p| Datapoint { time: p.time - 1200, ..p }).collect()
+        };
+        let before = History {
+            start: START - 1200,
+            end: START,
+            period: 300,
+            capacity_period: 300,
+            series: [
+                ("m_cpu", shifted(series(300, &[Some(30.0), None, Some(30.0), Some(60.0)]))),
+                (DESIRED, shifted(series(300, &[Some(2.0), Some(2.0), Some(2.0), Some(2.0)]))),
+                (IN_SERVICE, shifted(series(300, &[Some(2.0), Some(2.0), None, Some(2.0)]))),
+            ]
+            .into_iter()
+            .map(|(id, points)| (id.to_owned(), points))
+            .collect(),
+        };
+        let policy = policy_with(
+            "Average",
+            r#"{"average": 50}"#,
+            r#", "predictive": {"mode": "forecast_and_scale", "history_days": 1}"#,
+        );
+        let replay = replay(&policy, "web", &window, Some(&before), 0.2).unwrap();
+        let loads: Vec<(i64, Option<f64>)> = replay.trace.rows.iter().map(|r| (r.time, r.load)).collect();
+        assert_eq!(
+            loads,
+            [
+                (-1200, Some(60.0)),
+                (-900, None),
+                (-600, None),
+                (-300, Some(120.0)),
+                (0, Some(160.0)),
+                (60, Some(160.0)),
+                (120, Some(160.0))
+            ]
+        );
+        // Only the window is scored: the 60 before it is not above target in the window.
+        assert_eq!(replay.actual.seconds_above_target, Some(0));
+        assert_eq!(replay.actual.instance_hours, 8.0 / 60.0);
+        let named: Vec<(&str, usize)> =
+            replay.gaps.iter().map(|g| (g.series.as_str(), g.missing_periods)).collect();
+        assert_eq!(
+            named,
+            [
+                ("cpu before the window", 1),
+                ("GroupInServiceInstances before the window", 1),
+                ("cpu", 0),
+                ("GroupDesiredCapacity", 0),
+                ("GroupInServiceInstances", 0)
+            ]
+        );
+        // The simulator takes it: rows before 0 are its history.
+        let config = SimulationConfig {
+            initial_capacity: replay.initial_capacity,
+            capacity_per_instance: replay.capacity_per_instance,
+            ..SimulationConfig::default()
+        };
+        let run = simulate::run(&policy, &replay.trace, &config, Controller::Engine).unwrap();
+        assert_eq!(run.ticks.first().map(|t| t.time), Some(0));
+    }
+
+    #[test]
     fn a_sum_read_at_a_coarser_period_is_load_per_policy_period() {
         // Five minutes of 600 requests a minute, read at 300 s: 3000 per datapoint.
         let history = history(
@@ -816,7 +967,7 @@ mod tests {
                 (IN_SERVICE, series(300, &[Some(4.0), Some(4.0)])),
             ],
         );
-        let replay = replay(&policy("Sum", r#"{"per_instance": 100}"#), "web", &history, 0.2).unwrap();
+        let replay = replay(&policy("Sum", r#"{"per_instance": 100}"#), "web", &history, None, 0.2).unwrap();
         let loads: Vec<Option<f64>> = replay.trace.rows.iter().map(|r| r.load).collect();
         assert_eq!(loads, [Some(600.0), Some(300.0), Some(300.0)]);
         // 600 / 4 = 150 per instance is above 120; 75 is not.
@@ -835,7 +986,7 @@ mod tests {
                 (IN_SERVICE, Vec::new()),
             ],
         );
-        let error = replay(&policy("Average", r#"{"average": 50}"#), "web", &history, 0.2).unwrap_err();
+        let error = replay(&policy("Average", r#"{"average": 50}"#), "web", &history, None, 0.2).unwrap_err();
         assert_eq!(
             error,
             BacktestError::NoCapacityHistory { group: "web".into(), missing: "GroupDesiredCapacity" }
@@ -849,7 +1000,7 @@ mod tests {
 
         let no_metric = history_with_capacity_only();
         assert_eq!(
-            replay(&policy("Average", r#"{"average": 50}"#), "web", &no_metric, 0.2).unwrap_err(),
+            replay(&policy("Average", r#"{"average": 50}"#), "web", &no_metric, None, 0.2).unwrap_err(),
             BacktestError::NoMetricData { ids: "cpu".into() }
         );
     }
