@@ -122,7 +122,7 @@ const RETENTION: [(i64, i64); 4] =
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum BacktestError {
-    #[error("CloudWatch keeps nothing older than 455 days: --since {days} days is too far back")]
+    #[error("CloudWatch keeps nothing older than 455 days: {days} days back is too far")]
     BeyondRetention { days: i64 },
     #[error(
         "no {missing} datapoints for group {group} in the window: its group metrics collection is off (or the group did not exist then). Turn it on with `aws autoscaling enable-metrics-collection --auto-scaling-group-name {group} --granularity 1Minute` (Terraform: `enabled_metrics` on the aws_autoscaling_group); CloudWatch has the history from then on"
@@ -615,7 +615,7 @@ pub async fn run(args: BacktestArgs) -> Result<ExitCode, Error> {
         let from = (start - profile_days * 86_400 + period - 1).div_euclid(period) * period;
         let to = start.div_euclid(period) * period;
         eprintln!(
-            "backtest: reading {profile_days} days before the window for the seasonal profile, at {period} s"
+            "backtest: reading {profile_days} d before the window for the seasonal profile, at {period} s"
         );
         let queries = self::queries(policy, &args.group, period, period);
         Some(fetch(&source, &queries, (from, to, period), period, progress).await.map_err(failed)?)
@@ -645,6 +645,9 @@ pub async fn run(args: BacktestArgs) -> Result<ExitCode, Error> {
             }
         }
     };
+    if group_min > group_max {
+        return Err(format!("the group's minimum {group_min} is above its maximum {group_max}").into());
+    }
     let config = SimulationConfig {
         initial_capacity: replay.initial_capacity,
         group_min,
