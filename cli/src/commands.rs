@@ -85,6 +85,13 @@ enum Command {
         ("Against an emulation of AWS target tracking, as JSON", "autoscaler simulate --policy policy.json --trace load.csv --initial-capacity 2 --capacity-per-instance 100 --compare aws-target-tracking --json"),
     ]))]
     Simulate(SimulateArgs),
+    /// Replay a policy over a group's CloudWatch history, beside what the group actually did.
+    #[command(long_about = crate::backtest::LONG_ABOUT, after_help = examples(&[
+        ("The last week of group web, as a table", "autoscaler backtest --policy policy.json --group web --since 7d"),
+        ("Against AWS target tracking, with a chart", "autoscaler backtest --policy policy.json --group web --since 7d --compare aws-target-tracking --plot week.png"),
+        ("The last day, as JSON", "autoscaler backtest --policy policy.json --group web --since 1d --json"),
+    ]))]
+    Backtest(crate::backtest::BacktestArgs),
     /// Print a shell completion script.
     #[command(after_help = examples(&[
         ("Bash, for this shell", "source <(autoscaler completions bash)"),
@@ -173,7 +180,7 @@ struct SimulateArgs {
 }
 
 /// `120` or `90-150`.
-fn parse_range(text: &str) -> Result<(i64, i64), String> {
+pub(crate) fn parse_range(text: &str) -> Result<(i64, i64), String> {
     let parse =
         |s: &str| s.trim().parse::<i64>().map_err(|_| format!("{s:?} is not a whole number of seconds"));
     let (lo, hi) = match text.split_once('-') {
@@ -258,6 +265,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Logs(LogsCommand::Process { object, json }) => process(&object, json).await,
         Command::Policy(PolicyCommand::Check { file, boot_seconds }) => policy_check(&file, boot_seconds),
         Command::Simulate(args) => simulate(args),
+        Command::Backtest(args) => crate::backtest::run(args).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "autoscaler", &mut io::stdout());
             Ok(ExitCode::SUCCESS)
@@ -265,7 +273,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     }
 }
 
-fn read_policy(file: &Path) -> Result<Result<PolicyDocument, PolicyErrors>, Error> {
+pub(crate) fn read_policy(file: &Path) -> Result<Result<PolicyDocument, PolicyErrors>, Error> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let is_toml = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"));
     Ok(parse_policy_text(&text, if is_toml { PolicyFormat::Toml } else { PolicyFormat::Json }))

@@ -1,5 +1,6 @@
 //! `autoscaler`: the lambda-autoscaler functions' library code, at a terminal.
 
+mod backtest;
 mod commands;
 mod help;
 mod logs_plot;

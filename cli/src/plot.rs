@@ -40,12 +40,23 @@ pub fn register_a_font() -> Result<(), Error> {
 }
 
 pub fn plot(runs: &[Run], group: &GroupPolicy, title: &str, out: &Path) -> Result<(), Error> {
+    plot_with_recorded(runs, &[], group, title, out)
+}
+
+/// [`plot`], with a group's recorded capacity (`backtest`): (time, desired, in service).
+pub fn plot_with_recorded(
+    runs: &[Run],
+    recorded: &[(i64, i32, i32)],
+    group: &GroupPolicy,
+    title: &str,
+    out: &Path,
+) -> Result<(), Error> {
     register_a_font()?;
     match out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("svg") => {
             let mut svg = String::new();
-            let changes =
-                draw(SVGBackend::with_string(&mut svg, SIZE).into_drawing_area(), runs, group, title)?;
+            let area = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+            let changes = draw(area, runs, recorded, group, title)?;
             // plotters has no hover text: each change's reason is a `<title>` on an invisible
             // circle over its marker, added to the finished document.
             let hovers: String = changes
@@ -61,7 +72,9 @@ pub fn plot(runs: &[Run], group: &GroupPolicy, title: &str, out: &Path) -> Resul
             svg.insert_str(end, &hovers);
             std::fs::write(out, svg).map_err(|e| format!("{}: {e}", out.display()).into())
         }
-        Some("png") => draw(BitMapBackend::new(out, SIZE).into_drawing_area(), runs, group, title).map(drop),
+        Some("png") => {
+            draw(BitMapBackend::new(out, SIZE).into_drawing_area(), runs, recorded, group, title).map(drop)
+        }
         _ => Err(format!("{}: the plot file must end in .svg or .png", out.display()).into()),
     }
 }
@@ -106,6 +119,7 @@ type Change = ((i32, i32), String);
 fn draw<B: DrawingBackend>(
     root: DrawingArea<B, Shift>,
     runs: &[Run],
+    recorded: &[(i64, i32, i32)],
     group: &GroupPolicy,
     title: &str,
 ) -> Result<Vec<Change>, Error>
@@ -186,6 +200,7 @@ where
     let capacity_max = ticks
         .clone()
         .map(|t| t.desired.max(t.current).max(t.forecast.unwrap_or(0)))
+        .chain(recorded.iter().map(|(_, desired, in_service)| *desired.max(in_service)))
         .max()
         .unwrap_or(1)
         .max(1);
@@ -196,6 +211,26 @@ where
         .build_cartesian_2d(t_start..t_end, 0..capacity_max + 1)
         .map_err(failed)?;
     chart.configure_mesh().y_desc("instances").x_desc("seconds").draw().map_err(failed)?;
+    if !recorded.is_empty() {
+        let steps = recorded
+            .iter()
+            .zip(recorded.iter().skip(1).map(|r| r.0).chain([t_end]))
+            .flat_map(|(&(time, desired, _), next)| [(time, desired), (next, desired)]);
+        chart
+            .draw_series(LineSeries::new(steps, BLACK.stroke_width(2)))
+            .map_err(failed)?
+            .label("desired capacity, actual")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK));
+        let grey = RGBColor(130, 130, 130);
+        chart
+            .draw_series(LineSeries::new(
+                recorded.iter().map(|&(t, _, serving)| (t, serving)),
+                grey.stroke_width(1),
+            ))
+            .map_err(failed)?
+            .label("in service, actual")
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], grey));
+    }
     let mut hovers = Vec::new();
     for (i, run) in runs.iter().enumerate() {
         let (desired_color, service_color) = if i == 0 { (BLUE, GREEN) } else { (RED, MAGENTA) };

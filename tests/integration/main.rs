@@ -2,6 +2,7 @@
 //! Build into one test binary; run with `make test`, which installs moto first.
 
 mod alarms;
+mod backtest;
 mod cli;
 mod demo;
 mod infra;

@@ -452,8 +452,11 @@ fn run_quietly(
 
 /// The output of a future that never waits: the simulated world answers at once, so the
 /// poller's tick runs to completion in one poll, inside or outside an async runtime.
+/// Unconstrained: inside a runtime (the CLI's), each tick's `tokio::sync::Mutex` lock
+/// spends the task's cooperative budget, and after ~128 ticks in one poll the lock would
+/// answer `Pending` though it is free.
 fn ready<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
+    let mut future = std::pin::pin!(tokio::task::coop::unconstrained(future));
     let mut context = std::task::Context::from_waker(std::task::Waker::noop());
     match future.as_mut().poll(&mut context) {
         std::task::Poll::Ready(output) => output,

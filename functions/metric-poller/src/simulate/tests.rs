@@ -139,3 +139,12 @@ fn seasonality_scales_out_ahead_of_the_daily_rise() {
     let run = run(&p, &traces::diurnal(6), &config(8), Controller::Engine).unwrap();
     assert!(run.ticks.iter().any(|t| t.reason.contains("seasonal forecast")), "the profile was never used");
 }
+
+#[test]
+fn a_long_run_completes_inside_an_async_runtime() {
+    // The CLI simulates inside `block_on`: hundreds of ticks in one poll of its task.
+    let p = policy(60, "");
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let run = runtime.block_on(async { run(&p, &traces::noisy(1), &config(4), Controller::Engine) }).unwrap();
+    assert!(run.ticks.len() > 200, "{} ticks: too few to spend the budget", run.ticks.len());
+}
