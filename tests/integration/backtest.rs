@@ -3,8 +3,8 @@
 //!
 //! What moto (5.2) does not do: GetMetricData never pages (no `NextToken`, no
 //! 100,800-datapoint limit), and it keeps data of any age at any period (no retention).
-//! Pagination is shown against a stand-in that pages (the last test); the period per age
-//! is unit-tested in `cli/src/backtest.rs`.
+//! Pagination is unit-tested on the reader (`metric_poller::aws`, pages replayed in the
+//! SDK's HTTP layer); the period per age in `cli/src/backtest.rs`.
 
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -219,110 +219,4 @@ async fn backtest_without_group_metrics_says_how_to_turn_collection_on() {
         )),
         "{stderr}"
     );
-}
-
-/// Answers GetMetricData as CloudWatch does when a result is longer than a page: the first
-/// page with a `NextToken`, the rest when asked with it. Records each request's body.
-async fn paging_cloudwatch(bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let result = |id: &str, points: &[(&str, f64)]| {
-        let times: String = points.iter().map(|(t, _)| format!("<member>{t}</member>")).collect();
-        let values: String = points.iter().map(|(_, v)| format!("<member>{v}</member>")).collect();
-        format!(
-            "<member><Id>{id}</Id><Label>{id}</Label><Timestamps>{times}</Timestamps><Values>{values}</Values><StatusCode>PartialData</StatusCode></member>"
-        )
-    };
-    let first_page = format!(
-        "<MetricDataResults>{}</MetricDataResults><NextToken>page-2</NextToken>",
-        result("a", &[("2026-11-30T12:02:00Z", 3.0), ("2026-11-30T12:01:00Z", 2.0)])
-    );
-    let second_page = format!(
-        "<MetricDataResults>{}{}</MetricDataResults>",
-        result("a", &[("2026-11-30T12:00:00Z", 1.0)]),
-        result("b", &[("2026-11-30T12:00:00Z", 9.0)])
-    );
-    tokio::spawn(async move {
-        loop {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            let mut request = Vec::new();
-            let mut buffer = [0u8; 4096];
-            // Headers, then a Content-Length body.
-            let body = loop {
-                let n = stream.read(&mut buffer).await.unwrap();
-                request.extend_from_slice(&buffer[..n]);
-                let text = String::from_utf8_lossy(&request).into_owned();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let length: usize = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap())
-                        })
-                        .unwrap_or(0);
-                    if request.len() >= end + 4 + length {
-                        break text[end + 4..].to_owned();
-                    }
-                }
-            };
-            let page = if body.contains("NextToken=page-2") { &second_page } else { &first_page };
-            bodies.lock().unwrap().push(body);
-            let xml = format!(
-                r#"<GetMetricDataResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"><GetMetricDataResult>{page}</GetMetricDataResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetMetricDataResponse>"#
-            );
-            let response = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
-                xml.len()
-            );
-            stream.write_all(response.as_bytes()).await.unwrap();
-        }
-    });
-    endpoint
-}
-
-/// moto never pages GetMetricData; CloudWatch does past 100,800 datapoints. The reader
-/// `backtest` uses (the poller's adapter) follows `NextToken` and joins each query's pages.
-#[tokio::test]
-async fn the_history_reader_follows_next_token_and_joins_the_pages() {
-    use metric_poller::MetricsSource;
-    use metric_poller::policy::{MetricQuery, Query};
-    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let endpoint = paging_cloudwatch(bodies.clone()).await;
-    let config = shared::aws::sdk_config_loader(shared::aws::RetryProfile::Throughput)
-        .endpoint_url(&endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new("t", "t", None, None, "test"))
-        .load()
-        .await;
-    let reader = metric_poller::CloudWatchMetrics::new(aws_sdk_cloudwatch::Client::new(&config));
-    let query = |name: &str| {
-        Query::Metric(MetricQuery {
-            namespace: "Test/App".into(),
-            metric_name: name.into(),
-            dimensions: Default::default(),
-            stat: "Average".into(),
-            period_seconds: 60,
-        })
-    };
-    let start = UNIX_EPOCH + Duration::from_secs(1_796_040_000);
-    let series = reader
-        .datapoints(
-            &[("a".into(), query("A")), ("b".into(), query("B"))],
-            start,
-            start + Duration::from_secs(3600),
-        )
-        .await
-        .unwrap();
-    let values = |id: &str| -> Vec<f64> {
-        let mut points = series[id].clone();
-        points.sort_by_key(|p| p.time);
-        points.iter().map(|p| p.value).collect()
-    };
-    assert_eq!(values("a"), [1.0, 2.0, 3.0], "both pages of a");
-    assert_eq!(values("b"), [9.0]);
-    let bodies = bodies.lock().unwrap();
-    assert_eq!(bodies.len(), 2, "one request per page");
-    assert!(!bodies[0].contains("NextToken") && bodies[1].contains("NextToken=page-2"), "{bodies:?}");
 }

@@ -269,3 +269,106 @@ impl MetricsSource for CloudWatchMetrics {
         Ok(series)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use aws_sdk_cloudwatch::config::{BehaviorVersion, Credentials, Region};
+    use aws_smithy_runtime_api::client::http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    /// GetMetricData answered in two pages, as CloudWatch answers past 100,800 datapoints
+    /// (moto never pages): the SDK's HTTP layer replays them in process, as the SDK's
+    /// `StaticReplayClient` does, and records each request's body.
+    #[derive(Clone, Debug, Default)]
+    struct TwoPages {
+        bodies: Arc<Mutex<Vec<String>>>,
+    }
+
+    fn result(id: &str, points: &[(&str, f64)]) -> String {
+        let times: String = points.iter().map(|(t, _)| format!("<member>{t}</member>")).collect();
+        let values: String = points.iter().map(|(_, v)| format!("<member>{v}</member>")).collect();
+        format!(
+            "<member><Id>{id}</Id><Label>{id}</Label><Timestamps>{times}</Timestamps><Values>{values}</Values><StatusCode>PartialData</StatusCode></member>"
+        )
+    }
+
+    impl HttpConnector for TwoPages {
+        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+            let body = String::from_utf8_lossy(request.body().bytes().unwrap_or_default()).into_owned();
+            let page = if body.contains("NextToken=page-2") {
+                format!(
+                    "<MetricDataResults>{}{}</MetricDataResults>",
+                    result("a", &[("2026-11-30T12:00:00Z", 1.0)]),
+                    result("b", &[("2026-11-30T12:00:00Z", 9.0)])
+                )
+            } else {
+                format!(
+                    "<MetricDataResults>{}</MetricDataResults><NextToken>page-2</NextToken>",
+                    result("a", &[("2026-11-30T12:02:00Z", 3.0), ("2026-11-30T12:01:00Z", 2.0)])
+                )
+            };
+            self.bodies.lock().unwrap().push(body);
+            let xml = format!(
+                r#"<GetMetricDataResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"><GetMetricDataResult>{page}</GetMetricDataResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetMetricDataResponse>"#
+            );
+            let mut response = HttpResponse::new(200u16.try_into().unwrap(), SdkBody::from(xml));
+            response.headers_mut().insert("Content-Type", "text/xml");
+            HttpConnectorFuture::ready(Ok(response))
+        }
+    }
+
+    impl HttpClient for TwoPages {
+        fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+            SharedHttpConnector::new(self.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn get_metric_data_follows_next_token_and_joins_each_querys_pages() {
+        let pages = TwoPages::default();
+        let config = aws_sdk_cloudwatch::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .http_client(pages.clone())
+            .build();
+        let reader = CloudWatchMetrics::new(aws_sdk_cloudwatch::Client::from_conf(config));
+        let query = |name: &str| {
+            Query::Metric(MetricQuery {
+                namespace: "Test/App".into(),
+                metric_name: name.into(),
+                dimensions: Default::default(),
+                stat: "Average".into(),
+                period_seconds: 60,
+            })
+        };
+        let start = UNIX_EPOCH + Duration::from_secs(1_796_040_000);
+        let series = reader
+            .datapoints(
+                &[("a".into(), query("A")), ("b".into(), query("B"))],
+                start,
+                start + Duration::from_secs(3600),
+            )
+            .await
+            .unwrap();
+        let values = |id: &str| -> Vec<f64> {
+            let mut points = series[id].clone();
+            points.sort_by_key(|p| p.time);
+            points.iter().map(|p| p.value).collect()
+        };
+        assert_eq!(values("a"), [1.0, 2.0, 3.0], "both pages of a");
+        assert_eq!(values("b"), [9.0]);
+        let bodies = pages.bodies.lock().unwrap();
+        assert_eq!(bodies.len(), 2, "one request per page");
+        assert!(!bodies[0].contains("NextToken") && bodies[1].contains("NextToken=page-2"), "{bodies:?}");
+    }
+}
