@@ -163,8 +163,9 @@ enum Judged {
 /// falls into an existing minute costs a hash lookup and no allocation.
 #[derive(Debug, Default)]
 pub struct Aggregator {
-    /// Dimensions every record of the current object gets (CloudFront's `DistributionId`,
-    /// from the key), encoded as in keys.
+    /// Dimensions every record of the current object gets from its key
+    /// ([`crate::Format::object_dimensions`]: CloudFront's `DistributionId`), encoded as in
+    /// keys.
     object_dimensions: Vec<u8>,
     groups: HashMap<Box<[u8]>, Counters>,
     key: Vec<u8>,

@@ -426,14 +426,7 @@ impl Summarizer {
             _ => self.summary.format = Some(format),
         }
         self.current = Some(format);
-        let distribution = match format {
-            Format::CloudFront => formats::cloudfront::distribution_id(options.key),
-            _ => None,
-        };
-        match distribution {
-            Some(id) => self.aggregator.set_object_dimensions(&[("DistributionId", id)]),
-            None => self.aggregator.set_object_dimensions(&[]),
-        }
+        self.aggregator.set_object_dimensions(&format.object_dimensions(options.key));
 
         let Some(mut parser) = LineParser::new(format, options.key, options.vpc_interface_dimension) else {
             // CloudTrail: one JSON document.

@@ -59,6 +59,23 @@ impl Format {
     }
 }
 
+impl Format {
+    /// The dimensions every record of an object in this format gets from the object's key,
+    /// where the lines do not carry them (CloudFront's `DistributionId`).
+    pub fn object_dimensions(self, key: &str) -> Vec<(&'static str, &str)> {
+        match self {
+            Format::CloudFront => cloudfront::object_dimensions(key),
+            Format::Alb
+            | Format::Elb
+            | Format::Nlb
+            | Format::S3
+            | Format::VpcFlow
+            | Format::CloudTrail
+            | Format::JsonLines => Vec::new(),
+        }
+    }
+}
+
 impl std::fmt::Display for Format {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -96,7 +113,7 @@ pub fn format_from_key(key: &str) -> Option<Format> {
     // CloudFront: `<distribution id>.YYYY-MM-DD-HH.<unique>.gz`.
     let parts: Vec<&str> = file.split('.').collect();
     if parts.len() >= 3
-        && is_distribution_id(parts[0])
+        && cloudfront::is_distribution_id(parts[0])
         && parts[1].len() == 13
         && parts[1].as_bytes()[4] == b'-'
     {
@@ -111,11 +128,6 @@ pub fn format_from_key(key: &str) -> Option<Format> {
         return Some(Format::JsonLines);
     }
     None
-}
-
-/// CloudFront distribution ids: 13 or 14 upper-case letters and digits.
-fn is_distribution_id(s: &str) -> bool {
-    (12..=14).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// The format the first bytes of the (decompressed) content show.
@@ -446,7 +458,7 @@ mod fuzz {
         #[test]
         fn arbitrary_key_names(key in "\\PC{0,200}") {
             let _ = format_from_key(&key);
-            let _ = cloudfront::distribution_id(&key);
+            let _ = cloudfront::object_dimensions(&key);
         }
     }
 }
