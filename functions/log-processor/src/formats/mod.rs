@@ -60,6 +60,40 @@ impl Format {
 }
 
 impl Format {
+    /// The dimension names this format publishes (the README's metrics table): a datum
+    /// under any other name was forged (`provenance.rs`).
+    pub fn published_dimensions(self) -> &'static [&'static str] {
+        match self {
+            Format::Alb => &["LoadBalancer", "TargetGroup", "Route", "VerifyStatus"],
+            Format::Elb => &["LoadBalancerName", "Route"],
+            Format::Nlb => &["LoadBalancer"],
+            Format::CloudFront => &["DistributionId", "Route"],
+            Format::S3 => &["BucketName"],
+            Format::VpcFlow => &["InterfaceId"],
+            Format::CloudTrail => &["EventSource"],
+            Format::JsonLines => &[],
+        }
+    }
+
+    /// The dimension (name, value) an object's key names in AWS's layout for this format,
+    /// which the object's datums must agree with (`provenance.rs`); `None` for a key in
+    /// another layout (nothing to compare with). CloudFront's `DistributionId` is taken
+    /// from the key already ([`Format::object_dimensions`]); VPC flow logs and CloudTrail
+    /// publish no dimension the key names.
+    pub fn dimension_named_by_key(self, key: &str) -> Option<(&'static str, String)> {
+        match self {
+            Format::Alb | Format::Nlb => {
+                let lb = load_balancer_in_key(key)?;
+                let mut pieces = lb.splitn(3, '.');
+                let (kind, name, id) = (pieces.next()?, pieces.next()?, pieces.next()?);
+                Some(("LoadBalancer", format!("{kind}/{name}/{id}")))
+            }
+            Format::Elb => Some(("LoadBalancerName", load_balancer_in_key(key)?.to_owned())),
+            Format::S3 => Some(("BucketName", s3access::bucket_in_key(key)?.to_owned())),
+            Format::CloudFront | Format::VpcFlow | Format::CloudTrail | Format::JsonLines => None,
+        }
+    }
+
     /// The dimensions every record of an object in this format gets from the object's key,
     /// where the lines do not carry them (CloudFront's `DistributionId`).
     pub fn object_dimensions(self, key: &str) -> Vec<(&'static str, &str)> {
@@ -94,6 +128,22 @@ impl FromStr for Format {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Format::ALL.into_iter().find(|f| f.name() == s).ok_or_else(|| UnknownFormat(s.to_owned()))
     }
+}
+
+/// The load balancer an Elastic Load Balancing log key names
+/// (`AWSLogs/<account>/elasticloadbalancing/...`):
+/// `<account>_elasticloadbalancing_<region>_<lb>_<time>_<ip>_<random>.log[.gz]`, `<lb>`
+/// being `app.<name>.<id>` (ALB), `net.<name>.<id>` (NLB) or the Classic load balancer's
+/// name; connection logs add a `conn_log.` in front.
+fn load_balancer_in_key(key: &str) -> Option<&str> {
+    if !key.contains("/elasticloadbalancing/") {
+        return None;
+    }
+    let file = key.rsplit('/').next().unwrap_or(key);
+    let file = file.strip_prefix("conn_log.").unwrap_or(file);
+    let mut parts = file.split('_');
+    let (_account, service, _region, lb) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    (service == "elasticloadbalancing" && !lb.is_empty()).then_some(lb)
 }
 
 /// The format a key's name suggests, from the layouts AWS delivers logs under.
@@ -400,6 +450,28 @@ mod tests {
         }
         assert_eq!(format_from_content(b"hello world"), None);
         assert_eq!(format_from_content(b""), None);
+    }
+
+    const ALB_KEY: &str = "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/11/30/\
+        123456789012_elasticloadbalancing_us-east-1_app.shop-alb.50dc6c495c0c9188_20261130T1205Z_10.0.0.5_2abc9f.log.gz";
+
+    #[test]
+    fn keys_name_their_load_balancer_or_bucket() {
+        let named = |key, format: Format| format.dimension_named_by_key(key).map(|(n, v)| format!("{n}={v}"));
+        assert_eq!(
+            named(ALB_KEY, Format::Alb).as_deref(),
+            Some("LoadBalancer=app/shop-alb/50dc6c495c0c9188")
+        );
+        let conn = ALB_KEY
+            .replace("/123456789012_elasticloadbalancing", "/conn_log.123456789012_elasticloadbalancing");
+        assert_eq!(named(&conn, Format::Alb).as_deref(), Some("LoadBalancer=app/shop-alb/50dc6c495c0c9188"));
+        let classic = "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/11/30/\
+            123456789012_elasticloadbalancing_us-east-1_shop-classic_20261130T1205Z_10.0.0.5_2abc9f.log";
+        assert_eq!(named(classic, Format::Elb).as_deref(), Some("LoadBalancerName=shop-classic"));
+        let s3 = "access/123456789012/us-east-1/shop-assets/2026/11/30/2026-11-30-12-05-00-0123456789ABCDEF";
+        assert_eq!(named(s3, Format::S3).as_deref(), Some("BucketName=shop-assets"));
+        assert_eq!(named("logs/alb.log", Format::Alb), None);
+        assert_eq!(named("2026-11-30-12-05-00-0123456789ABCDEF", Format::S3), None);
     }
 
     #[test]
