@@ -19,9 +19,8 @@ pub mod vpcflow;
 
 use std::str::FromStr;
 
-/// A supported log format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+/// A supported log format; named by [`Format::name`] wherever it is read or written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Alb,
     Elb,
@@ -110,6 +109,14 @@ impl Format {
     }
 }
 
+// By name, not by serde's renaming of the variant, which wrote `jsonlines` where
+// `LOG_FORMATS` and `--format` take `jsonl`.
+impl serde::Serialize for Format {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 impl std::fmt::Display for Format {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -117,9 +124,7 @@ impl std::fmt::Display for Format {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "unknown log format {0:?}: expected one of alb, elb, nlb, cloudfront, s3, vpcflow, cloudtrail, jsonl"
-)]
+#[error("unknown log format {0:?}: expected one of {names}", names = Format::ALL.map(Format::name).join(", "))]
 pub struct UnknownFormat(pub String);
 
 impl FromStr for Format {
@@ -478,7 +483,12 @@ mod tests {
     fn format_names_round_trip() {
         for format in Format::ALL {
             assert_eq!(format.name().parse::<Format>().unwrap(), format);
+            assert_eq!(serde_json::to_value(format).unwrap(), format.name(), "one spelling in JSON too");
         }
+        assert_eq!(
+            "x".parse::<Format>().unwrap_err().to_string(),
+            "unknown log format \"x\": expected one of alb, elb, nlb, cloudfront, s3, vpcflow, cloudtrail, jsonl"
+        );
         assert!("apache".parse::<Format>().unwrap_err().to_string().contains("alb, elb"));
     }
 }
