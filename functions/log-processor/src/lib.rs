@@ -17,10 +17,11 @@
 //! -> open -> claim its marker ([`idempotency`]) -> on a blocking thread,
 //! [`Summarizer::read`] (`read.rs`) decompresses, detects the format, parses ([`formats`]),
 //! routes ([`routes`]) and aggregates per minute under the caps (`aggregate.rs`), streaming
-//! the normalized output (`output.rs`) -> datums screened for CloudWatch
-//! (`shared::metrics::screen`) and for what the key vouches for (`provenance.rs`) ->
-//! batches, each recorded in flight in the marker before it is sent, or one EMF batch
-//! (`emf.rs`) -> marker done -> the object's outcome, and on Lambda its own metrics
+//! the normalized output (`output.rs`), into per-minute [`Series`] -> either the series cut
+//! into datums, screened for CloudWatch (`shared::metrics::screen`) and for what the key
+//! vouches for (`provenance.rs`), in batches each recorded in flight in the marker before
+//! it is sent, or the series written whole as one EMF batch (`emf.rs`), judged the same
+//! way -> marker done -> the object's outcome, and on Lambda its own metrics
 //! (`own_metrics.rs`). [`summarize`] is the same read over any reader: what
 //! `autoscaler logs summarize` runs on local files.
 
@@ -51,6 +52,7 @@ pub mod routes;
 /// recorded).
 pub const RETRY: shared::aws::RetryProfile = shared::aws::RetryProfile::Throughput;
 
+pub use aggregate::{Aggregate, Metric, Series};
 pub use aws::{CloudWatchMetrics, S3Objects};
 pub use config::{MetricsMode, ProcessorConfig};
 pub use event::ObjectRef;

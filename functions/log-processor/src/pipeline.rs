@@ -265,19 +265,24 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
             tracing::info!(bucket = %object.bucket, key = %object.key, output = %key, "normalized records written");
         }
 
-        // Only datums CloudWatch accepts and the key vouches for, each judged alone. The
-        // window is judged per batch as it is sent, so that the batches stay the same on a
-        // retry whatever the time (the marker counts them by index).
-        let (metrics, mut screened) = shared::metrics::screen(std::mem::take(&mut summary.metrics), None);
-        summary.metrics = provenance::check(&object.key, summary.format, metrics, &mut screened);
-        let mut datums_published = summary.metrics.len();
+        // Only what CloudWatch accepts and the key vouches for, each datum (or EMF metric)
+        // judged alone.
         let already = progress.published_batches;
         let mut ambiguous_publishes = 0;
-        let batch_count = match self.config.metrics_mode {
+        let (batch_count, datums_published, screened) = match self.config.metrics_mode {
             // One batch, written to stdout, under the same protocol as a PutMetricData
             // batch: recorded in flight first, so that a death, a failed write or a failed
             // final marker write leaves it for the next delivery to write again and report.
             MetricsMode::Emf => {
+                let mut screened = Screened::default();
+                let vouched = provenance::Vouched::new(&object.key, summary.format);
+                let records = emf::records(
+                    &self.config.namespace,
+                    &summary.series,
+                    vouched.as_ref(),
+                    (self.clock)(),
+                    &mut screened,
+                );
                 if already == 0 {
                     let left = progress.in_flight.filter(|f| f.batch == 0);
                     let sending = Progress {
@@ -288,13 +293,9 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
                         markers.update(held, MarkerStatus::InProgress, sending, unix_now()).await?;
                         *progress = sending;
                     }
-                    let (metrics, late) =
-                        shared::metrics::screen(summary.metrics.clone(), Some((self.clock)()));
-                    datums_published = metrics.len();
-                    screened.merge(late);
                     let mut text = String::new();
-                    for record in emf::records(&self.config.namespace, &metrics) {
-                        text.push_str(&record.to_string());
+                    for line in &records.lines {
+                        text.push_str(line);
                         text.push('\n');
                     }
                     if let Some(left) = left {
@@ -309,9 +310,15 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
                     }
                     *progress = Progress { published_batches: 1, in_flight: None };
                 }
-                1
+                (1, records.datums, screened)
             }
+            // The window is judged per batch as it is sent, so that the batches stay the
+            // same on a retry whatever the time (the marker counts them by index).
             MetricsMode::Api => {
+                let (metrics, mut screened) =
+                    shared::metrics::screen(std::mem::take(&mut summary.metrics), None);
+                summary.metrics = provenance::check(&object.key, summary.format, metrics, &mut screened);
+                let mut datums_published = summary.metrics.len();
                 let batches = shared::metrics::request_batches(&summary.metrics);
                 let total = batches.len();
                 for (index, batch) in batches.iter().enumerate().skip(already) {
@@ -358,7 +365,7 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
                         }
                     }
                 }
-                total
+                (total, datums_published, screened)
             }
         };
         if let (Some(held), Some(markers)) = (held, &self.markers) {

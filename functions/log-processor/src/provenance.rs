@@ -10,39 +10,59 @@
 //! What each format publishes ([`Format::published_dimensions`]) and what a key names
 //! ([`Format::dimension_named_by_key`]) are format knowledge, in `formats/`.
 
+use std::collections::BTreeMap;
+
 use shared::metrics::{Datum, Screened};
 
 use crate::Format;
 
-/// The datums whose dimensions are ones `format` publishes and, where the key names a
-/// load balancer or bucket, name that one; the others are counted in `screened`.
+/// What an object's key vouches for: the dimension names its format publishes and, where
+/// the key names a load balancer or bucket, that one.
+pub struct Vouched {
+    allowed: &'static [&'static str],
+    named: Option<(&'static str, String)>,
+}
+
+impl Vouched {
+    /// `None` without a format: mixed formats happen only in `logs summarize` of several
+    /// files, and there is nothing to compare with.
+    pub fn new(key: &str, format: Option<Format>) -> Option<Self> {
+        let format = format?;
+        Some(Self { allowed: format.published_dimensions(), named: format.dimension_named_by_key(key) })
+    }
+
+    /// Whether the key vouches for a series under `dimensions`; else why not.
+    pub fn judge(&self, dimensions: &BTreeMap<String, String>) -> Result<(), &'static str> {
+        if dimensions.keys().any(|name| !self.allowed.contains(&name.as_str())) {
+            return Err("a dimension name the format does not publish");
+        }
+        if let Some((name, expected)) = &self.named
+            && dimensions.get(*name).is_some_and(|value| value != expected)
+        {
+            return Err("a load balancer or bucket other than the one the key names");
+        }
+        Ok(())
+    }
+}
+
+/// The datums whose dimensions the key vouches for ([`Vouched`]); the others are counted
+/// in `screened`.
 pub fn check(key: &str, format: Option<Format>, datums: Vec<Datum>, screened: &mut Screened) -> Vec<Datum> {
-    // Mixed formats happen only in `logs summarize` of several files; nothing to compare.
-    let Some(format) = format else { return datums };
-    let allowed = format.published_dimensions();
-    let named = format.dimension_named_by_key(key);
+    let Some(vouched) = Vouched::new(key, format) else { return datums };
     datums
         .into_iter()
-        .filter(|datum| {
-            if datum.dimensions.keys().any(|name| !allowed.contains(&name.as_str())) {
-                screened.skip_datum("a dimension name the format does not publish");
-                return false;
+        .filter(|datum| match vouched.judge(&datum.dimensions) {
+            Ok(()) => true,
+            Err(reason) => {
+                screened.skip_datum(reason);
+                false
             }
-            if let Some((name, expected)) = &named
-                && datum.dimensions.get(*name).is_some_and(|value| value != expected)
-            {
-                screened.skip_datum("a load balancer or bucket other than the one the key names");
-                return false;
-            }
-            true
         })
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use shared::metrics::{DatumValue, Unit};
 
     use super::*;
