@@ -40,7 +40,8 @@ pub struct EventSummary {
 }
 
 /// The handler, over where objects come from (`S`), where metrics go (`P`) and where
-/// the idempotency markers are kept (`M`).
+/// the idempotency markers are kept (`M`). Its parts are the pipeline's too
+/// (`pipeline.rs`), hence visible to the crate.
 pub struct Processor<S, P = CloudWatchMetrics, M = JsonStore> {
     pub(crate) objects: S,
     pub(crate) metrics: P,
