@@ -18,7 +18,9 @@ use tokio::io::AsyncRead;
 use crate::handler::{Processor, unix_now};
 use crate::idempotency::{self, Claimed, InFlight, MarkerStatus, MarkerStore, Progress};
 use crate::own_metrics::ambiguous_publishes_record;
-use crate::{Format, MetricsMode, ObjectRef, ReadError, ReadOptions, Summarizer, emf, output, provenance};
+use crate::{
+    Format, MetricsMode, ObjectRef, ReadError, ReadOptions, Summarizer, Summary, emf, output, provenance,
+};
 
 /// An object opened for a streaming read.
 pub struct OpenedObject {
@@ -194,6 +196,65 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
         progress: &mut Progress,
         stop_at: Option<SystemTime>,
     ) -> Result<ObjectOutcome, ObjectError> {
+        let last_modified = opened.last_modified;
+        let mut summary = self.read(object, version, opened, stop_at).await?;
+        let already = progress.published_batches;
+        let published = match self.config.metrics_mode {
+            MetricsMode::Emf => {
+                self.write_emf(object, version, &summary, held.as_deref_mut(), progress).await?
+            }
+            MetricsMode::Api => {
+                self.publish_batches(object, version, &mut summary, held.as_deref_mut(), progress, stop_at)
+                    .await?
+            }
+        };
+        if let (Some(held), Some(markers)) = (held, &self.markers) {
+            let done = Progress { published_batches: published.batches, in_flight: None };
+            markers.update(held, MarkerStatus::Done, done, unix_now()).await?;
+            *progress = done;
+        }
+        let outcome = ObjectOutcome::Processed {
+            bucket: object.bucket.clone(),
+            key: object.key.clone(),
+            format: summary.format,
+            records: summary.records,
+            malformed: summary.malformed,
+            skipped: summary.skipped,
+            datums_published: published.datums,
+            ambiguous_publishes: published.ambiguous,
+            capped: summary.capped,
+            capped_reasons: summary.capped_reasons.clone(),
+            screened: published.screened.clone(),
+            publish_delay_seconds: last_modified.map(|stored| ((self.clock)() - stored).max(0)),
+        };
+        if summary.capped > 0 {
+            tracing::warn!(
+                bucket = %object.bucket, key = %object.key, capped = summary.capped,
+                reasons = ?summary.capped_reasons, "capped: hostile or unusual content (README, Hostile input)"
+            );
+        }
+        if !published.screened.is_empty() {
+            tracing::warn!(
+                bucket = %object.bucket, key = %object.key, datums = published.screened.skipped_datums,
+                values = published.screened.skipped_values, reasons = ?published.screened.reasons, "datums left out"
+            );
+        }
+        tracing::info!(
+            bucket = %object.bucket, key = %object.key, format = summary.format.map_or("none", Format::name), records = summary.records,
+            malformed = summary.malformed, skipped = summary.skipped, datums = published.datums,
+            batches = published.batches, resumed_after = already, ambiguous_publishes = published.ambiguous, "object processed"
+        );
+        Ok(outcome)
+    }
+
+    /// Reads the object into its summary, streaming the normalized output if configured.
+    async fn read(
+        &self,
+        object: &ObjectRef,
+        version: &str,
+        opened: OpenedObject,
+        stop_at: Option<SystemTime>,
+    ) -> Result<Summary, ObjectError> {
         // Parsing is CPU-bound and synchronous: run it on a blocking thread that pulls the
         // body through a bridge, so the body streams and is never held whole. A timer
         // stops it before the deadline.
@@ -206,7 +267,6 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
                 cancel.store(true, Ordering::Relaxed);
             })
         });
-        let last_modified = opened.last_modified;
         let reader = tokio_util::io::SyncIoBridge::new(opened.body);
         let (key, format) = (object.key.clone(), self.config.format_for(&object.key));
         let (max_line_bytes, vpc_interface_dimension) =
@@ -255,7 +315,7 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
         if let Some(timer) = timer {
             timer.abort();
         }
-        let (mut summary, output_ok) = summary??;
+        let (summary, output_ok) = summary??;
         let output_key = uploaded.map_err(ObjectError::Output)?;
         if !output_ok {
             let broke = AwsError::other("UploadPart", "the normalized output stream broke off".into());
@@ -264,147 +324,122 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
         if let Some(key) = &output_key {
             tracing::info!(bucket = %object.bucket, key = %object.key, output = %key, "normalized records written");
         }
+        Ok(summary)
+    }
 
-        // Only what CloudWatch accepts and the key vouches for, each datum (or EMF metric)
-        // judged alone.
-        let already = progress.published_batches;
-        let mut ambiguous_publishes = 0;
-        let (batch_count, datums_published, screened) = match self.config.metrics_mode {
-            // One batch, written to stdout, under the same protocol as a PutMetricData
-            // batch: recorded in flight first, so that a death, a failed write or a failed
-            // final marker write leaves it for the next delivery to write again and report.
-            MetricsMode::Emf => {
-                let mut screened = Screened::default();
-                let vouched = provenance::Vouched::new(&object.key, summary.format);
-                let records = emf::records(
-                    &self.config.namespace,
-                    &summary.series,
-                    vouched.as_ref(),
-                    (self.clock)(),
-                    &mut screened,
-                );
-                if already == 0 {
-                    let left = progress.in_flight.filter(|f| f.batch == 0);
-                    let sending = Progress {
-                        published_batches: 0,
-                        in_flight: Some(InFlight { batch: 0, ambiguous: false }),
-                    };
-                    if let (Some(held), Some(markers)) = (held.as_deref_mut(), &self.markers) {
-                        markers.update(held, MarkerStatus::InProgress, sending, unix_now()).await?;
-                        *progress = sending;
-                    }
-                    let mut text = String::new();
-                    for line in &records.lines {
-                        text.push_str(line);
-                        text.push('\n');
-                    }
-                    if let Some(left) = left {
-                        ambiguous_publishes += 1;
-                        self.report_ambiguous_publish(object, version, left, held.as_deref());
-                    }
-                    // Part of it may be out when the write fails: left in flight, ambiguous.
-                    let mut out = self.emf_out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    if let Err(error) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-                        progress.in_flight = Some(InFlight { batch: 0, ambiguous: true });
-                        return Err(ObjectError::Emf(error));
-                    }
-                    *progress = Progress { published_batches: 1, in_flight: None };
-                }
-                (1, records.datums, screened)
-            }
-            // The window is judged per batch as it is sent, so that the batches stay the
-            // same on a retry whatever the time (the marker counts them by index).
-            MetricsMode::Api => {
-                let (metrics, mut screened) =
-                    shared::metrics::screen(std::mem::take(&mut summary.metrics), None);
-                summary.metrics = provenance::check(&object.key, summary.format, metrics, &mut screened);
-                let mut datums_published = summary.metrics.len();
-                let batches = shared::metrics::request_batches(&summary.metrics);
-                let total = batches.len();
-                for (index, batch) in batches.iter().enumerate().skip(already) {
-                    if stop_at.is_some_and(|s| SystemTime::now() >= s) {
-                        return Err(ObjectError::DeadlineWhilePublishing { published: index, total });
-                    }
-                    // Left in flight by an earlier invocation: it may be out already.
-                    let left = progress.in_flight.filter(|f| f.batch == index);
-                    // Recorded before it is sent (in the same write that records the
-                    // previous batch as published): a death from here until the next
-                    // write leaves it in flight for the next invocation to resend.
-                    let sending = Progress {
-                        published_batches: index,
-                        in_flight: Some(InFlight { batch: index, ambiguous: false }),
-                    };
-                    if let (Some(held), Some(markers)) = (held.as_deref_mut(), &self.markers) {
-                        markers.update(held, MarkerStatus::InProgress, sending, unix_now()).await?;
-                        *progress = sending;
-                    }
-                    let (batch, late) = shared::metrics::screen(batch.to_vec(), Some((self.clock)()));
-                    datums_published = datums_published.saturating_sub(late.skipped_datums as usize);
-                    screened.merge(late);
-                    let sent = match batch.is_empty() {
-                        true => Ok(()),
-                        false => self.metrics.put(&self.config.namespace, &batch).await,
-                    };
-                    // Counted unless certainly not recorded this time.
-                    let may_be_out = !matches!(sent, Err(PublishError::Rejected(_)));
-                    if let Some(left) = left.filter(|_| may_be_out) {
-                        ambiguous_publishes += 1;
-                        self.report_ambiguous_publish(object, version, left, held.as_deref());
-                    }
-                    match sent {
-                        Ok(()) => *progress = Progress { published_batches: index + 1, in_flight: None },
-                        Err(source) => {
-                            progress.in_flight = match &source {
-                                PublishError::Ambiguous(_) => {
-                                    Some(InFlight { batch: index, ambiguous: true })
-                                }
-                                // Not recorded now; what an earlier attempt did still holds.
-                                PublishError::Rejected(_) => left,
-                            };
-                            return Err(ObjectError::Publish { batch: index, total, source });
-                        }
-                    }
-                }
-                (total, datums_published, screened)
-            }
-        };
-        if let (Some(held), Some(markers)) = (held, &self.markers) {
-            let done = Progress { published_batches: batch_count, in_flight: None };
-            markers.update(held, MarkerStatus::Done, done, unix_now()).await?;
-            *progress = done;
-        }
-        let outcome = ObjectOutcome::Processed {
-            bucket: object.bucket.clone(),
-            key: object.key.clone(),
-            format: summary.format,
-            records: summary.records,
-            malformed: summary.malformed,
-            skipped: summary.skipped,
-            datums_published,
-            ambiguous_publishes,
-            capped: summary.capped,
-            capped_reasons: summary.capped_reasons.clone(),
-            screened: screened.clone(),
-            publish_delay_seconds: last_modified.map(|stored| ((self.clock)() - stored).max(0)),
-        };
-        if summary.capped > 0 {
-            tracing::warn!(
-                bucket = %object.bucket, key = %object.key, capped = summary.capped,
-                reasons = ?summary.capped_reasons, "capped: hostile or unusual content (README, Hostile input)"
-            );
-        }
-        if !screened.is_empty() {
-            tracing::warn!(
-                bucket = %object.bucket, key = %object.key, datums = screened.skipped_datums,
-                values = screened.skipped_values, reasons = ?screened.reasons, "datums left out"
-            );
-        }
-        tracing::info!(
-            bucket = %object.bucket, key = %object.key, format = summary.format.map_or("none", Format::name), records = summary.records,
-            malformed = summary.malformed, skipped = summary.skipped, datums = datums_published,
-            batches = batch_count, resumed_after = already, ambiguous_publishes, "object processed"
+    /// The object's metrics as one EMF batch on stdout, under the same protocol as a
+    /// PutMetricData batch: recorded in flight first, so that a death, a failed write or a
+    /// failed final marker write leaves it for the next delivery to write again and
+    /// report. Each metric judged as its datums would be (`emf.rs`).
+    async fn write_emf(
+        &self,
+        object: &ObjectRef,
+        version: &str,
+        summary: &Summary,
+        mut held: Option<&mut idempotency::Held>,
+        progress: &mut Progress,
+    ) -> Result<Published, ObjectError> {
+        let mut ambiguous = 0;
+        let mut screened = Screened::default();
+        let vouched = provenance::Vouched::new(&object.key, summary.format);
+        let records = emf::records(
+            &self.config.namespace,
+            &summary.series,
+            vouched.as_ref(),
+            (self.clock)(),
+            &mut screened,
         );
-        Ok(outcome)
+        if progress.published_batches == 0 {
+            let left = progress.in_flight.filter(|f| f.batch == 0);
+            let sending =
+                Progress { published_batches: 0, in_flight: Some(InFlight { batch: 0, ambiguous: false }) };
+            if let (Some(held), Some(markers)) = (held.as_deref_mut(), &self.markers) {
+                markers.update(held, MarkerStatus::InProgress, sending, unix_now()).await?;
+                *progress = sending;
+            }
+            let mut text = String::new();
+            for line in &records.lines {
+                text.push_str(line);
+                text.push('\n');
+            }
+            if let Some(left) = left {
+                ambiguous += 1;
+                self.report_ambiguous_publish(object, version, left, held.as_deref());
+            }
+            // Part of it may be out when the write fails: left in flight, ambiguous.
+            let mut out = self.emf_out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Err(error) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                progress.in_flight = Some(InFlight { batch: 0, ambiguous: true });
+                return Err(ObjectError::Emf(error));
+            }
+            *progress = Progress { published_batches: 1, in_flight: None };
+        }
+        Ok(Published { batches: 1, datums: records.datums, ambiguous, screened })
+    }
+
+    /// The object's datums in PutMetricData batches, from the first not yet published,
+    /// each recorded in flight in the marker before it is sent. The window is judged per
+    /// batch as it is sent, so that the batches stay the same on a retry whatever the time
+    /// (the marker counts them by index).
+    async fn publish_batches(
+        &self,
+        object: &ObjectRef,
+        version: &str,
+        summary: &mut Summary,
+        mut held: Option<&mut idempotency::Held>,
+        progress: &mut Progress,
+        stop_at: Option<SystemTime>,
+    ) -> Result<Published, ObjectError> {
+        let mut ambiguous = 0;
+        // Only datums CloudWatch accepts and the key vouches for, each judged alone.
+        let (metrics, mut screened) = shared::metrics::screen(std::mem::take(&mut summary.metrics), None);
+        let metrics = provenance::check(&object.key, summary.format, metrics, &mut screened);
+        let mut datums_published = metrics.len();
+        let batches = shared::metrics::request_batches(&metrics);
+        let total = batches.len();
+        for (index, batch) in batches.iter().enumerate().skip(progress.published_batches) {
+            if stop_at.is_some_and(|s| SystemTime::now() >= s) {
+                return Err(ObjectError::DeadlineWhilePublishing { published: index, total });
+            }
+            // Left in flight by an earlier invocation: it may be out already.
+            let left = progress.in_flight.filter(|f| f.batch == index);
+            // Recorded before it is sent (in the same write that records the
+            // previous batch as published): a death from here until the next
+            // write leaves it in flight for the next invocation to resend.
+            let sending = Progress {
+                published_batches: index,
+                in_flight: Some(InFlight { batch: index, ambiguous: false }),
+            };
+            if let (Some(held), Some(markers)) = (held.as_deref_mut(), &self.markers) {
+                markers.update(held, MarkerStatus::InProgress, sending, unix_now()).await?;
+                *progress = sending;
+            }
+            let (batch, late) = shared::metrics::screen(batch.to_vec(), Some((self.clock)()));
+            datums_published = datums_published.saturating_sub(late.skipped_datums as usize);
+            screened.merge(late);
+            let sent = match batch.is_empty() {
+                true => Ok(()),
+                false => self.metrics.put(&self.config.namespace, &batch).await,
+            };
+            // Counted unless certainly not recorded this time.
+            let may_be_out = !matches!(sent, Err(PublishError::Rejected(_)));
+            if let Some(left) = left.filter(|_| may_be_out) {
+                ambiguous += 1;
+                self.report_ambiguous_publish(object, version, left, held.as_deref());
+            }
+            match sent {
+                Ok(()) => *progress = Progress { published_batches: index + 1, in_flight: None },
+                Err(source) => {
+                    progress.in_flight = match &source {
+                        PublishError::Ambiguous(_) => Some(InFlight { batch: index, ambiguous: true }),
+                        // Not recorded now; what an earlier attempt did still holds.
+                        PublishError::Rejected(_) => left,
+                    };
+                    return Err(ObjectError::Publish { batch: index, total, source });
+                }
+            }
+        }
+        Ok(Published { batches: total, datums: datums_published, ambiguous, screened })
     }
 
     /// A batch sent again that an earlier invocation may have published already: it may
@@ -427,6 +462,18 @@ impl<S: ObjectSource, P: MetricsSink, M: MarkerStore> Processor<S, P, M> {
             println!("{}", ambiguous_publishes_record(function, unix_now() as u64 * 1000));
         }
     }
+}
+
+/// What publishing an object's metrics did.
+struct Published {
+    /// Batches in all (EMF: one).
+    batches: usize,
+    /// Datums published, counted as PutMetricData takes them in either mode.
+    datums: usize,
+    /// Batches sent again that may have been published already.
+    ambiguous: usize,
+    /// What was left out, by reason.
+    screened: Screened,
 }
 
 /// The output file's name: the source's file name and a hash of its identity, so that a
