@@ -1,6 +1,7 @@
-//! Per-minute, per-dimension aggregation of records into CloudWatch datums. The metric
-//! names and what each means are in the README's metrics table; a metric added here
-//! belongs there too, and in a fixture's expected values.
+//! Per-minute, per-dimension aggregation of records into [`Series`]: the metric set, which
+//! the API path cuts into CloudWatch datums and the EMF path writes whole. The metric names
+//! and what each means are in the README's metrics table; a metric added here belongs there
+//! too, and in a fixture's expected values.
 //!
 //! Hostile content is bounded per object by [`Caps`] (README, "Hostile input"): distinct
 //! values per dimension (the rest counted under [`OTHER`]) and the datums the object may
