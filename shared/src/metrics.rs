@@ -161,7 +161,9 @@ pub struct Screened {
 }
 
 impl Screened {
-    fn skip(&mut self, why: Rejection, whole_datum: bool) {
+    /// Counts a datum left out whole (`whole_datum`) or one value of a distribution, for
+    /// `why`.
+    pub fn skip(&mut self, why: Rejection, whole_datum: bool) {
         let counter = if whole_datum { &mut self.skipped_datums } else { &mut self.skipped_values };
         *counter = counter.saturating_add(1);
         let reason = self.reasons.entry(why.reason()).or_default();
@@ -238,14 +240,16 @@ fn check_time(timestamp: i64, now: i64, margin: i64) -> Result<(), Rejection> {
     }
 }
 
-fn check_names(datum: &Datum) -> Result<(), Rejection> {
-    if !printable(datum.name.as_bytes(), MAX_METRIC_NAME_LEN) {
+/// Whether CloudWatch accepts a metric `name` under `dimensions` (what [`screen`] judges a
+/// datum's names by).
+pub fn check_names(name: &str, dimensions: &BTreeMap<String, String>) -> Result<(), Rejection> {
+    if !printable(name.as_bytes(), MAX_METRIC_NAME_LEN) {
         return Err(Rejection::MetricName);
     }
-    if datum.dimensions.len() > MAX_DIMENSIONS {
+    if dimensions.len() > MAX_DIMENSIONS {
         return Err(Rejection::TooManyDimensions);
     }
-    for (name, value) in &datum.dimensions {
+    for (name, value) in dimensions {
         if !is_valid_dimension_name(name) {
             return Err(Rejection::DimensionName);
         }
@@ -272,6 +276,64 @@ pub fn screen(datums: Vec<Datum>, now: Option<i64>) -> (Vec<Datum>, Screened) {
     (kept, screened)
 }
 
+/// Whether `timestamp` is inside CloudWatch's window at `now`, narrowed by
+/// [`WINDOW_MARGIN_SECONDS`] (what [`screen`] judges a datum's timestamp by when publishing).
+pub fn check_window(timestamp: i64, now: i64) -> Result<(), Rejection> {
+    check_time(timestamp, now, WINDOW_MARGIN_SECONDS)
+}
+
+/// A single value as CloudWatch takes it (what [`screen`] does to a datum's value): `None`
+/// when it is refused, counted in `screened` as a datum left out.
+pub fn screen_value(value: f64, screened: &mut Screened) -> Option<f64> {
+    match sanitize_value(value) {
+        Ok((sanitized, rounded)) => {
+            screened.rounded_to_zero = screened.rounded_to_zero.saturating_add(u64::from(rounded));
+            Some(sanitized)
+        }
+        Err(why) => {
+            screened.skip(why, true);
+            None
+        }
+    }
+}
+
+/// A distribution's (value, count) pairs as CloudWatch takes them (what [`screen`] does to
+/// a datum's values and counts): a refused value or count is left out and counted in
+/// `screened`, the rest kept; values rounded to 0 are merged into one. Empty when none is
+/// left, which is counted as a datum left out.
+pub fn screen_distribution(
+    pairs: impl IntoIterator<Item = (f64, f64)>,
+    screened: &mut Screened,
+) -> Vec<(f64, f64)> {
+    let mut kept: Vec<(f64, f64)> = Vec::new();
+    for (value, count) in pairs {
+        let value = match sanitize_value(value) {
+            Ok((value, rounded)) => {
+                screened.rounded_to_zero = screened.rounded_to_zero.saturating_add(u64::from(rounded));
+                value
+            }
+            Err(why) => {
+                screened.skip(why, false);
+                continue;
+            }
+        };
+        if !(count.is_finite() && (MIN_VALUE_MAGNITUDE..=MAX_VALUE_MAGNITUDE).contains(&count)) {
+            screened.skip(Rejection::InvalidCount, false);
+            continue;
+        }
+        // Rounding to 0 can make two values equal: CloudWatch lists each once.
+        match kept.iter_mut().find(|(v, _)| *v == value) {
+            Some(pair) => pair.1 = (pair.1 + count).min(MAX_VALUE_MAGNITUDE),
+            None => kept.push((value, count)),
+        }
+    }
+    if kept.is_empty() {
+        // Its values were counted above, each with its reason.
+        screened.skipped_datums = screened.skipped_datums.saturating_add(1);
+    }
+    kept
+}
+
 /// How many datums fall outside CloudWatch's window at `now`: what publishing them now
 /// would skip.
 pub fn outside_window(datums: &[Datum], now: i64) -> u64 {
@@ -279,54 +341,25 @@ pub fn outside_window(datums: &[Datum], now: i64) -> u64 {
 }
 
 fn screen_one(mut datum: Datum, window: Option<(i64, i64)>, screened: &mut Screened, out: &mut Vec<Datum>) {
-    let whole = check_names(&datum)
+    let whole = check_names(&datum.name, &datum.dimensions)
         .and_then(|()| window.map_or(Ok(()), |(now, margin)| check_time(datum.timestamp, now, margin)));
     if let Err(why) = whole {
         screened.skip(why, true);
         return;
     }
     match &mut datum.value {
-        DatumValue::Single { value } => match sanitize_value(*value) {
-            Ok((sanitized, rounded)) => {
+        DatumValue::Single { value } => {
+            if let Some(sanitized) = screen_value(*value, screened) {
                 *value = sanitized;
-                screened.rounded_to_zero = screened.rounded_to_zero.saturating_add(u64::from(rounded));
                 out.push(datum);
             }
-            Err(why) => screened.skip(why, true),
-        },
+        }
         DatumValue::Distribution { values, counts } => {
             if values.is_empty() || values.len() != counts.len() {
                 screened.skip(Rejection::EmptyDistribution, true);
                 return;
             }
-            let mut pairs: Vec<(f64, f64)> = Vec::with_capacity(values.len());
-            for (&value, &count) in values.iter().zip(counts.iter()) {
-                let value = match sanitize_value(value) {
-                    Ok((value, rounded)) => {
-                        screened.rounded_to_zero =
-                            screened.rounded_to_zero.saturating_add(u64::from(rounded));
-                        value
-                    }
-                    Err(why) => {
-                        screened.skip(why, false);
-                        continue;
-                    }
-                };
-                if !(count.is_finite() && (MIN_VALUE_MAGNITUDE..=MAX_VALUE_MAGNITUDE).contains(&count)) {
-                    screened.skip(Rejection::InvalidCount, false);
-                    continue;
-                }
-                // Rounding to 0 can make two values equal: CloudWatch lists each once.
-                match pairs.iter_mut().find(|(v, _)| *v == value) {
-                    Some(pair) => pair.1 = (pair.1 + count).min(MAX_VALUE_MAGNITUDE),
-                    None => pairs.push((value, count)),
-                }
-            }
-            if pairs.is_empty() {
-                // Its values were counted above, each with its reason.
-                screened.skipped_datums = screened.skipped_datums.saturating_add(1);
-                return;
-            }
+            let pairs = screen_distribution(values.iter().copied().zip(counts.iter().copied()), screened);
             // CloudWatch merges datums of one metric and timestamp into one distribution.
             for chunk in pairs.chunks(MAX_VALUES_PER_DATUM) {
                 out.push(Datum {

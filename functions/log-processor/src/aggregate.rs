@@ -1,6 +1,7 @@
-//! Per-minute, per-dimension aggregation of records into CloudWatch datums. The metric
-//! names and what each means are in the README's metrics table; a metric added here
-//! belongs there too, and in a fixture's expected values.
+//! Per-minute, per-dimension aggregation of records into [`Series`]: the metric set, which
+//! the API path cuts into CloudWatch datums and the EMF path writes whole. The metric names
+//! and what each means are in the README's metrics table; a metric added here belongs there
+//! too, and in a fixture's expected values.
 //!
 //! Hostile content is bounded per object by [`Caps`] (README, "Hostile input"): distinct
 //! values per dimension (the rest counted under [`OTHER`]) and the datums the object may
@@ -163,8 +164,9 @@ enum Judged {
 /// falls into an existing minute costs a hash lookup and no allocation.
 #[derive(Debug, Default)]
 pub struct Aggregator {
-    /// Dimensions every record of the current object gets (CloudFront's `DistributionId`,
-    /// from the key), encoded as in keys.
+    /// Dimensions every record of the current object gets from its key
+    /// ([`crate::Format::object_dimensions`]: CloudFront's `DistributionId`), encoded as in
+    /// keys.
     object_dimensions: Vec<u8>,
     groups: HashMap<Box<[u8]>, Counters>,
     key: Vec<u8>,
@@ -329,11 +331,12 @@ impl Aggregator {
         }
     }
 
-    /// The datums, sorted by minute, dimensions and metric name.
-    pub fn datums(&self) -> Vec<Datum> {
+    /// What was counted, one [`Series`] per minute and dimension set, sorted by minute and
+    /// dimensions.
+    pub fn series(&self) -> Vec<Series> {
         let mut keys: Vec<&Box<[u8]>> = self.groups.keys().collect();
         keys.sort();
-        let mut datums = Vec::new();
+        let mut all = Vec::with_capacity(keys.len());
         for key in keys {
             let counters = &self.groups[key];
             let minute = i64::from_be_bytes(key[..8].try_into().expect("8-byte minute"));
@@ -346,14 +349,9 @@ impl Aggregator {
                     String::from_utf8_lossy(value).into_owned(),
                 );
             }
-            let mut single = |name: &str, unit: Unit, value: u64| {
-                datums.push(Datum {
-                    name: name.to_owned(),
-                    unit,
-                    dimensions: dimensions.clone(),
-                    timestamp: minute,
-                    value: DatumValue::Single { value: value as f64 },
-                })
+            let mut metrics = Vec::new();
+            let mut single = |name: &str, unit: Unit, total: u64| {
+                metrics.push(Metric { name: name.to_owned(), unit, value: Aggregate::Total(total) })
             };
             let mut distributions: Vec<(&str, &Histogram)> = Vec::new();
             match (counters.kind, counters.set) {
@@ -404,8 +402,64 @@ impl Aggregator {
                 }
                 (None, _) => {}
             }
-            for (name, histogram) in distributions {
-                datums.extend(histogram.to_datums(name, Unit::Seconds, &dimensions, minute));
+            metrics.extend(distributions.into_iter().map(|(name, histogram)| Metric {
+                name: name.to_owned(),
+                unit: Unit::Seconds,
+                value: Aggregate::Distribution(histogram.clone()),
+            }));
+            all.push(Series { minute, dimensions, metrics });
+        }
+        all
+    }
+}
+
+/// One minute of one dimension set as the aggregator counted it: the one source of the
+/// metric set, which the CloudWatch API path cuts into datums ([`Series::datums`]) and the
+/// EMF path writes as records (`emf.rs`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// Start of the minute, Unix seconds.
+    pub minute: i64,
+    pub dimensions: BTreeMap<String, String>,
+    /// Totals first, then distributions, each in the order the metrics table lists them.
+    pub metrics: Vec<Metric>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metric {
+    pub name: String,
+    pub unit: Unit,
+    pub value: Aggregate,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Aggregate {
+    /// A count or a sum: requests, status classes, bytes, flows.
+    Total(u64),
+    /// The times of the minute's records, within the histogram's relative error.
+    Distribution(Histogram),
+}
+
+impl Series {
+    /// The series as CloudWatch datums: a total as one, a distribution cut into datums of
+    /// at most `MAX_VALUES_PER_DATUM` values.
+    pub fn datums(&self) -> Vec<Datum> {
+        let mut datums = Vec::with_capacity(self.metrics.len());
+        for metric in &self.metrics {
+            match &metric.value {
+                Aggregate::Total(total) => datums.push(Datum {
+                    name: metric.name.clone(),
+                    unit: metric.unit,
+                    dimensions: self.dimensions.clone(),
+                    timestamp: self.minute,
+                    value: DatumValue::Single { value: *total as f64 },
+                }),
+                Aggregate::Distribution(histogram) => datums.extend(histogram.to_datums(
+                    &metric.name,
+                    metric.unit,
+                    &self.dimensions,
+                    self.minute,
+                )),
             }
         }
         datums
@@ -514,6 +568,11 @@ fn count(counters: &mut Counters, record: &Record<'_>, set: Set, budget: &mut Bu
 mod tests {
     use super::*;
 
+    /// The datums the API path publishes.
+    fn published(aggregator: &Aggregator) -> Vec<Datum> {
+        aggregator.series().iter().flat_map(Series::datums).collect()
+    }
+
     fn value(datums: &[Datum], name: &str, dims: &[(&str, &str)]) -> Option<f64> {
         let dims: BTreeMap<String, String> =
             dims.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -538,7 +597,7 @@ mod tests {
         let mut aggregator = Aggregator::default();
         let forged = b"app/web/1\x1eAutoScalingGroupName\x1fweb";
         aggregator.add(&Record::new(60, request(Some(200))).with("LoadBalancer", forged), None);
-        let datums = aggregator.datums();
+        let datums = published(&aggregator);
         assert!(!datums.is_empty());
         for datum in &datums {
             assert_eq!(datum.dimensions.keys().collect::<Vec<_>>(), ["LoadBalancer"], "{datum:?}");
@@ -559,7 +618,7 @@ mod tests {
                 None,
             );
         }
-        let datums = aggregator.datums();
+        let datums = published(&aggregator);
         let lb = [("LoadBalancer", "app/x/1")];
         assert_eq!(value(&datums, "RequestCount", &lb), Some(4.0));
         assert_eq!(value(&datums, "HTTPCode_5XX_Count", &lb), Some(1.0));
@@ -581,7 +640,7 @@ mod tests {
         let lb = |r: Record<'static>| r.with("LoadBalancer", b"app/x/1").with("TargetGroup", b"tg/a");
         aggregator.add(&lb(Record::new(0, request(Some(200)))).detail(detail(Some(0.05))), Some("users"));
         aggregator.add(&lb(Record::new(0, request(Some(502)))).detail(detail(None)), Some("other"));
-        let datums = aggregator.datums();
+        let datums = published(&aggregator);
         let dims = [("LoadBalancer", "app/x/1")];
         assert_eq!(value(&datums, "TotalProcessingTime", &dims), Some(2.0));
         assert_eq!(value(&datums, "TargetResponseTime", &dims), Some(1.0), "no target time, no sample");
@@ -612,7 +671,7 @@ mod tests {
                 .detail(Detail::Connection { handshake, verify_failure: failure });
             aggregator.add(&record, None);
         }
-        let datums = aggregator.datums();
+        let datums = published(&aggregator);
         let lb = [("LoadBalancer", "app/x/1")];
         assert_eq!(value(&datums, "ConnectionCount", &lb), Some(2.0));
         assert_eq!(value(&datums, "TLSHandshakeFailureCount", &lb), Some(1.0));
@@ -631,7 +690,7 @@ mod tests {
             let record = Record::new(0, request(Some(200))).with("LoadBalancer", lb).with("TargetGroup", tg);
             aggregator.add(&record, Some(route));
         }
-        let datums = aggregator.datums();
+        let datums = published(&aggregator);
         assert_eq!(value(&datums, "RequestCount", &[("LoadBalancer", "other")]), Some(1.0));
         let finer = [("LoadBalancer", "other"), ("TargetGroup", "tg/a")];
         assert_eq!(value(&datums, "RequestCount", &finer), Some(1.0), "tg/a is one of the values kept");
@@ -648,7 +707,7 @@ mod tests {
         let flow = |packets, bytes, rejected| Measure::Flow { packets, bytes, rejected };
         aggregator.add(&Record::new(0, flow(Some(3), Some(100), Some(true))), None);
         aggregator.add(&Record::new(0, flow(Some(1), Some(50), Some(false))), None);
-        let datums = aggregator.datums();
+        let datums = published(&aggregator);
         let dims = [("DistributionId", "E1")];
         assert_eq!(value(&datums, "FlowCount", &dims), Some(2.0));
         assert_eq!(value(&datums, "RejectedFlowCount", &dims), Some(1.0));
@@ -658,11 +717,11 @@ mod tests {
         // A format without packets, bytes or action: flows only, nothing made up.
         let mut aggregator = Aggregator::default();
         aggregator.add(&Record::new(0, flow(None, None, None)), None);
-        assert_eq!(names(&aggregator.datums(), &[]), ["FlowCount"]);
+        assert_eq!(names(&published(&aggregator), &[]), ["FlowCount"]);
 
         let mut aggregator = Aggregator::default();
         aggregator.add(&Record::new(0, Measure::Event { error: true }).with("EventSource", b"s3"), None);
-        let datums = aggregator.datums();
+        let datums = published(&aggregator);
         assert_eq!(value(&datums, "ErrorCount", &[("EventSource", "s3")]), Some(1.0));
         assert_eq!(datums.len(), 2);
     }

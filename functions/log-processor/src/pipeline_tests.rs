@@ -268,14 +268,14 @@ async fn without_faults_each_batch_is_published_once() {
     assert_eq!((*ambiguous_publishes, *publish_delay_seconds), (0, Some(3000)));
     // The processor's own EMF record for it: what the dashboard's panels read.
     let record: serde_json::Value =
-        serde_json::from_str(&crate::object_record("processor", Some(&outcome), 0)).unwrap();
+        serde_json::from_str(&crate::own_metrics::object_record("processor", Some(&outcome), 0)).unwrap();
     assert_eq!(
         (record["ObjectsProcessed"].as_f64(), record["ObjectsFailed"].as_f64()),
         (Some(1.0), Some(0.0))
     );
     assert_eq!((record["PublishDelay"].as_f64(), record["Records"].as_f64()), (Some(3000.0), Some(70.0)));
     let failed: serde_json::Value =
-        serde_json::from_str(&crate::object_record("processor", None, 0)).unwrap();
+        serde_json::from_str(&crate::own_metrics::object_record("processor", None, 0)).unwrap();
     assert_eq!((failed["ObjectsFailed"].as_f64(), failed.get("Records")), (Some(1.0), None));
     assert_eq!(world.recorded(), batches());
     let marker = world.marker();
@@ -422,8 +422,11 @@ async fn a_death_after_the_marker_update_resends_nothing_already_recorded() {
 
 #[test]
 fn ambiguous_publishes_are_counted_in_the_processors_own_namespace() {
-    let record: serde_json::Value =
-        serde_json::from_str(&crate::ambiguous_publishes_record("log-processor", 1_700_000_000_000)).unwrap();
+    let record: serde_json::Value = serde_json::from_str(&crate::own_metrics::ambiguous_publishes_record(
+        "log-processor",
+        1_700_000_000_000,
+    ))
+    .unwrap();
     assert_eq!(record["AmbiguousPublishes"], 1.0);
     assert_eq!(record["FunctionName"], "log-processor");
     let directive = &record["_aws"]["CloudWatchMetrics"][0];

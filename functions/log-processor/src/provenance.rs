@@ -7,103 +7,62 @@
 //! parsers to the aggregator (`read.rs`); a datum whose dimensions fail it is skipped and
 //! counted with its reason in the object's `screened`.
 //!
-//! What the key names, in AWS's layouts:
-//! - Elastic Load Balancing (`AWSLogs/<account>/elasticloadbalancing/...`):
-//!   `<account>_elasticloadbalancing_<region>_<lb>_<time>_<ip>_<random>.log[.gz]`, `<lb>`
-//!   being `app.<name>.<id>` (ALB, datum `LoadBalancer=app/<name>/<id>`), `net.<name>.<id>`
-//!   (NLB) or the Classic load balancer's name (`LoadBalancerName`); connection logs add a
-//!   `conn_log.` in front.
-//! - S3 server access logs with partitioned keys:
-//!   `<prefix><account>/<region>/<bucket>/<YYYY>/<MM>/<DD>/<file>` (`BucketName`).
-//!
-//! CloudFront's `DistributionId` is taken from the key already; VPC flow logs and CloudTrail
-//! publish no dimension the key names, so nothing is compared for them.
+//! What each format publishes ([`Format::published_dimensions`]) and what a key names
+//! ([`Format::dimension_named_by_key`]) are format knowledge, in `formats/`.
+
+use std::collections::BTreeMap;
 
 use shared::metrics::{Datum, Screened};
 
 use crate::Format;
 
-/// The dimension names each format publishes (the README's metrics table).
-fn published_dimensions(format: Format) -> &'static [&'static str] {
-    match format {
-        Format::Alb => &["LoadBalancer", "TargetGroup", "Route", "VerifyStatus"],
-        Format::Elb => &["LoadBalancerName", "Route"],
-        Format::Nlb => &["LoadBalancer"],
-        Format::CloudFront => &["DistributionId", "Route"],
-        Format::S3 => &["BucketName"],
-        Format::VpcFlow => &["InterfaceId"],
-        Format::CloudTrail => &["EventSource"],
-        Format::JsonLines => &[],
+/// What an object's key vouches for: the dimension names its format publishes and, where
+/// the key names a load balancer or bucket, that one.
+pub struct Vouched {
+    allowed: &'static [&'static str],
+    named: Option<(&'static str, String)>,
+}
+
+impl Vouched {
+    /// `None` without a format: mixed formats happen only in `logs summarize` of several
+    /// files, and there is nothing to compare with.
+    pub fn new(key: &str, format: Option<Format>) -> Option<Self> {
+        let format = format?;
+        Some(Self { allowed: format.published_dimensions(), named: format.dimension_named_by_key(key) })
+    }
+
+    /// Whether the key vouches for a series under `dimensions`; else why not.
+    pub fn judge(&self, dimensions: &BTreeMap<String, String>) -> Result<(), &'static str> {
+        if dimensions.keys().any(|name| !self.allowed.contains(&name.as_str())) {
+            return Err("a dimension name the format does not publish");
+        }
+        if let Some((name, expected)) = &self.named
+            && dimensions.get(*name).is_some_and(|value| value != expected)
+        {
+            return Err("a load balancer or bucket other than the one the key names");
+        }
+        Ok(())
     }
 }
 
-/// The dimension (name, value) the key names, in AWS's layouts; `None` for a key in
-/// another layout (nothing to compare with).
-pub fn named_by_key(key: &str, format: Format) -> Option<(&'static str, String)> {
-    let file = key.rsplit('/').next().unwrap_or(key);
-    match format {
-        Format::Alb | Format::Nlb | Format::Elb => {
-            if !key.contains("/elasticloadbalancing/") {
-                return None;
-            }
-            let file = file.strip_prefix("conn_log.").unwrap_or(file);
-            let mut parts = file.split('_');
-            let (_account, service, _region, lb) =
-                (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-            if service != "elasticloadbalancing" || lb.is_empty() {
-                return None;
-            }
-            match format {
-                Format::Elb => Some(("LoadBalancerName", lb.to_owned())),
-                _ => {
-                    let mut pieces = lb.splitn(3, '.');
-                    let (kind, name, id) = (pieces.next()?, pieces.next()?, pieces.next()?);
-                    Some(("LoadBalancer", format!("{kind}/{name}/{id}")))
-                }
-            }
-        }
-        Format::S3 => {
-            let segments: Vec<&str> = key.split('/').collect();
-            let n = segments.len();
-            let date = segments.get(n.checked_sub(4)?..n - 1)?;
-            let [account, _region, bucket] = segments.get(n.checked_sub(7)?..n - 4)? else { return None };
-            let numeric = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit());
-            (numeric(account, 12) && numeric(date[0], 4) && numeric(date[1], 2) && numeric(date[2], 2))
-                .then(|| ("BucketName", (*bucket).to_owned()))
-        }
-        _ => None,
-    }
-}
-
-/// The datums whose dimensions are ones `format` publishes and, where the key names a
-/// load balancer or bucket, name that one; the others are counted in `screened`.
+/// The datums whose dimensions the key vouches for ([`Vouched`]); the others are counted
+/// in `screened`.
 pub fn check(key: &str, format: Option<Format>, datums: Vec<Datum>, screened: &mut Screened) -> Vec<Datum> {
-    // Mixed formats happen only in `logs summarize` of several files; nothing to compare.
-    let Some(format) = format else { return datums };
-    let allowed = published_dimensions(format);
-    let named = named_by_key(key, format);
+    let Some(vouched) = Vouched::new(key, format) else { return datums };
     datums
         .into_iter()
-        .filter(|datum| {
-            if datum.dimensions.keys().any(|name| !allowed.contains(&name.as_str())) {
-                screened.skip_datum("a dimension name the format does not publish");
-                return false;
+        .filter(|datum| match vouched.judge(&datum.dimensions) {
+            Ok(()) => true,
+            Err(reason) => {
+                screened.skip_datum(reason);
+                false
             }
-            if let Some((name, expected)) = &named
-                && datum.dimensions.get(*name).is_some_and(|value| value != expected)
-            {
-                screened.skip_datum("a load balancer or bucket other than the one the key names");
-                return false;
-            }
-            true
         })
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use shared::metrics::{DatumValue, Unit};
 
     use super::*;
@@ -122,25 +81,6 @@ mod tests {
             timestamp: 0,
             value: DatumValue::Single { value: 1.0 },
         }
-    }
-
-    #[test]
-    fn keys_name_their_load_balancer_or_bucket() {
-        let named = |key, format| named_by_key(key, format).map(|(n, v)| format!("{n}={v}"));
-        assert_eq!(
-            named(ALB_KEY, Format::Alb).as_deref(),
-            Some("LoadBalancer=app/shop-alb/50dc6c495c0c9188")
-        );
-        let conn = ALB_KEY
-            .replace("/123456789012_elasticloadbalancing", "/conn_log.123456789012_elasticloadbalancing");
-        assert_eq!(named(&conn, Format::Alb).as_deref(), Some("LoadBalancer=app/shop-alb/50dc6c495c0c9188"));
-        let classic = "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/11/30/\
-            123456789012_elasticloadbalancing_us-east-1_shop-classic_20261130T1205Z_10.0.0.5_2abc9f.log";
-        assert_eq!(named(classic, Format::Elb).as_deref(), Some("LoadBalancerName=shop-classic"));
-        let s3 = "access/123456789012/us-east-1/shop-assets/2026/11/30/2026-11-30-12-05-00-0123456789ABCDEF";
-        assert_eq!(named(s3, Format::S3).as_deref(), Some("BucketName=shop-assets"));
-        assert_eq!(named("logs/alb.log", Format::Alb), None);
-        assert_eq!(named("2026-11-30-12-05-00-0123456789ABCDEF", Format::S3), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use serde::Serialize;
 use shared::metrics::Datum;
 
-use crate::aggregate::Aggregator;
+use crate::aggregate::{Aggregator, Series};
 use crate::config::Caps;
 use crate::formats::{self, Format, LineParser, Parsed, Record};
 use crate::lines::{Line, Lines};
@@ -56,6 +56,10 @@ pub struct Summary {
     /// reading stopped at a limit (`Caps`), by reason (a record may have several).
     pub capped: u64,
     pub capped_reasons: BTreeMap<&'static str, u64>,
+    /// What was counted, per minute and dimension set: what `METRICS_MODE=emf` writes.
+    #[serde(skip)]
+    pub series: Vec<Series>,
+    /// `series` as the datums PutMetricData takes (and `logs summarize --json` prints).
     pub metrics: Vec<Datum>,
 }
 
@@ -360,7 +364,8 @@ impl Summarizer {
         if self.mixed {
             self.summary.format = None;
         }
-        self.summary.metrics = self.aggregator.datums();
+        self.summary.series = self.aggregator.series();
+        self.summary.metrics = self.summary.series.iter().flat_map(Series::datums).collect();
         let (capped, reasons) = self.aggregator.capped();
         self.summary.capped = self.summary.capped.saturating_add(capped);
         for (reason, n) in reasons {
@@ -426,14 +431,7 @@ impl Summarizer {
             _ => self.summary.format = Some(format),
         }
         self.current = Some(format);
-        let distribution = match format {
-            Format::CloudFront => formats::cloudfront::distribution_id(options.key),
-            _ => None,
-        };
-        match distribution {
-            Some(id) => self.aggregator.set_object_dimensions(&[("DistributionId", id)]),
-            None => self.aggregator.set_object_dimensions(&[]),
-        }
+        self.aggregator.set_object_dimensions(&format.object_dimensions(options.key));
 
         let Some(mut parser) = LineParser::new(format, options.key, options.vpc_interface_dimension) else {
             // CloudTrail: one JSON document.

@@ -105,11 +105,21 @@ mod smallvec_fields {
     }
 }
 
+/// The dimensions every record of an object gets from its key: its `DistributionId`,
+/// which the lines do not carry (none when the key is not in CloudFront's layout).
+pub fn object_dimensions(key: &str) -> Vec<(&'static str, &str)> {
+    distribution_id(key).map(|id| ("DistributionId", id)).into_iter().collect()
+}
+
 /// The distribution id in a CloudFront log key: `.../<id>.YYYY-MM-DD-HH.<unique>.gz`.
-pub fn distribution_id(key: &str) -> Option<&str> {
+fn distribution_id(key: &str) -> Option<&str> {
     let file = key.rsplit('/').next()?;
-    let id = file.split('.').next()?;
-    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())).then_some(id)
+    file.split('.').next().filter(|id| is_distribution_id(id))
+}
+
+/// CloudFront distribution ids: 13 or 14 upper-case letters and digits (12 accepted too).
+pub(super) fn is_distribution_id(s: &str) -> bool {
+    (12..=14).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -169,5 +179,11 @@ mod tests {
     fn distribution_ids_from_keys() {
         assert_eq!(distribution_id("cf/E2QWRUHAPOMQZL.2019-12-04-21.a1b2c3d4.gz"), Some("E2QWRUHAPOMQZL"));
         assert_eq!(distribution_id("cf/lower.2019-12-04-21.gz"), None);
+        assert_eq!(distribution_id("cf/ABC.2019-12-04-21.gz"), None, "too short for an id");
+        assert_eq!(
+            object_dimensions("cf/E2QWRUHAPOMQZL.2019-12-04-21.a1b2c3d4.gz"),
+            vec![("DistributionId", "E2QWRUHAPOMQZL")]
+        );
+        assert!(object_dimensions("cf/access.log").is_empty());
     }
 }

@@ -19,9 +19,8 @@ pub mod vpcflow;
 
 use std::str::FromStr;
 
-/// A supported log format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+/// A supported log format; named by [`Format::name`] wherever it is read or written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Alb,
     Elb,
@@ -59,6 +58,65 @@ impl Format {
     }
 }
 
+impl Format {
+    /// The dimension names this format publishes (the README's metrics table): a datum
+    /// under any other name was forged (`provenance.rs`).
+    pub fn published_dimensions(self) -> &'static [&'static str] {
+        match self {
+            Format::Alb => &["LoadBalancer", "TargetGroup", "Route", "VerifyStatus"],
+            Format::Elb => &["LoadBalancerName", "Route"],
+            Format::Nlb => &["LoadBalancer"],
+            Format::CloudFront => &["DistributionId", "Route"],
+            Format::S3 => &["BucketName"],
+            Format::VpcFlow => &["InterfaceId"],
+            Format::CloudTrail => &["EventSource"],
+            Format::JsonLines => &[],
+        }
+    }
+
+    /// The dimension (name, value) an object's key names in AWS's layout for this format,
+    /// which the object's datums must agree with (`provenance.rs`); `None` for a key in
+    /// another layout (nothing to compare with). CloudFront's `DistributionId` is taken
+    /// from the key already ([`Format::object_dimensions`]); VPC flow logs and CloudTrail
+    /// publish no dimension the key names.
+    pub fn dimension_named_by_key(self, key: &str) -> Option<(&'static str, String)> {
+        match self {
+            Format::Alb | Format::Nlb => {
+                let lb = load_balancer_in_key(key)?;
+                let mut pieces = lb.splitn(3, '.');
+                let (kind, name, id) = (pieces.next()?, pieces.next()?, pieces.next()?);
+                Some(("LoadBalancer", format!("{kind}/{name}/{id}")))
+            }
+            Format::Elb => Some(("LoadBalancerName", load_balancer_in_key(key)?.to_owned())),
+            Format::S3 => Some(("BucketName", s3access::bucket_in_key(key)?.to_owned())),
+            Format::CloudFront | Format::VpcFlow | Format::CloudTrail | Format::JsonLines => None,
+        }
+    }
+
+    /// The dimensions every record of an object in this format gets from the object's key,
+    /// where the lines do not carry them (CloudFront's `DistributionId`).
+    pub fn object_dimensions(self, key: &str) -> Vec<(&'static str, &str)> {
+        match self {
+            Format::CloudFront => cloudfront::object_dimensions(key),
+            Format::Alb
+            | Format::Elb
+            | Format::Nlb
+            | Format::S3
+            | Format::VpcFlow
+            | Format::CloudTrail
+            | Format::JsonLines => Vec::new(),
+        }
+    }
+}
+
+// By name, not by serde's renaming of the variant, which wrote `jsonlines` where
+// `LOG_FORMATS` and `--format` take `jsonl`.
+impl serde::Serialize for Format {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 impl std::fmt::Display for Format {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -66,9 +124,7 @@ impl std::fmt::Display for Format {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "unknown log format {0:?}: expected one of alb, elb, nlb, cloudfront, s3, vpcflow, cloudtrail, jsonl"
-)]
+#[error("unknown log format {0:?}: expected one of {names}", names = Format::ALL.map(Format::name).join(", "))]
 pub struct UnknownFormat(pub String);
 
 impl FromStr for Format {
@@ -77,6 +133,22 @@ impl FromStr for Format {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Format::ALL.into_iter().find(|f| f.name() == s).ok_or_else(|| UnknownFormat(s.to_owned()))
     }
+}
+
+/// The load balancer an Elastic Load Balancing log key names
+/// (`AWSLogs/<account>/elasticloadbalancing/...`):
+/// `<account>_elasticloadbalancing_<region>_<lb>_<time>_<ip>_<random>.log[.gz]`, `<lb>`
+/// being `app.<name>.<id>` (ALB), `net.<name>.<id>` (NLB) or the Classic load balancer's
+/// name; connection logs add a `conn_log.` in front.
+fn load_balancer_in_key(key: &str) -> Option<&str> {
+    if !key.contains("/elasticloadbalancing/") {
+        return None;
+    }
+    let file = key.rsplit('/').next().unwrap_or(key);
+    let file = file.strip_prefix("conn_log.").unwrap_or(file);
+    let mut parts = file.split('_');
+    let (_account, service, _region, lb) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    (service == "elasticloadbalancing" && !lb.is_empty()).then_some(lb)
 }
 
 /// The format a key's name suggests, from the layouts AWS delivers logs under.
@@ -96,7 +168,7 @@ pub fn format_from_key(key: &str) -> Option<Format> {
     // CloudFront: `<distribution id>.YYYY-MM-DD-HH.<unique>.gz`.
     let parts: Vec<&str> = file.split('.').collect();
     if parts.len() >= 3
-        && is_distribution_id(parts[0])
+        && cloudfront::is_distribution_id(parts[0])
         && parts[1].len() == 13
         && parts[1].as_bytes()[4] == b'-'
     {
@@ -111,11 +183,6 @@ pub fn format_from_key(key: &str) -> Option<Format> {
         return Some(Format::JsonLines);
     }
     None
-}
-
-/// CloudFront distribution ids: 13 or 14 upper-case letters and digits.
-fn is_distribution_id(s: &str) -> bool {
-    (12..=14).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// The format the first bytes of the (decompressed) content show.
@@ -390,11 +457,38 @@ mod tests {
         assert_eq!(format_from_content(b""), None);
     }
 
+    const ALB_KEY: &str = "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/11/30/\
+        123456789012_elasticloadbalancing_us-east-1_app.shop-alb.50dc6c495c0c9188_20261130T1205Z_10.0.0.5_2abc9f.log.gz";
+
+    #[test]
+    fn keys_name_their_load_balancer_or_bucket() {
+        let named = |key, format: Format| format.dimension_named_by_key(key).map(|(n, v)| format!("{n}={v}"));
+        assert_eq!(
+            named(ALB_KEY, Format::Alb).as_deref(),
+            Some("LoadBalancer=app/shop-alb/50dc6c495c0c9188")
+        );
+        let conn = ALB_KEY
+            .replace("/123456789012_elasticloadbalancing", "/conn_log.123456789012_elasticloadbalancing");
+        assert_eq!(named(&conn, Format::Alb).as_deref(), Some("LoadBalancer=app/shop-alb/50dc6c495c0c9188"));
+        let classic = "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/11/30/\
+            123456789012_elasticloadbalancing_us-east-1_shop-classic_20261130T1205Z_10.0.0.5_2abc9f.log";
+        assert_eq!(named(classic, Format::Elb).as_deref(), Some("LoadBalancerName=shop-classic"));
+        let s3 = "access/123456789012/us-east-1/shop-assets/2026/11/30/2026-11-30-12-05-00-0123456789ABCDEF";
+        assert_eq!(named(s3, Format::S3).as_deref(), Some("BucketName=shop-assets"));
+        assert_eq!(named("logs/alb.log", Format::Alb), None);
+        assert_eq!(named("2026-11-30-12-05-00-0123456789ABCDEF", Format::S3), None);
+    }
+
     #[test]
     fn format_names_round_trip() {
         for format in Format::ALL {
             assert_eq!(format.name().parse::<Format>().unwrap(), format);
+            assert_eq!(serde_json::to_value(format).unwrap(), format.name(), "one spelling in JSON too");
         }
+        assert_eq!(
+            "x".parse::<Format>().unwrap_err().to_string(),
+            "unknown log format \"x\": expected one of alb, elb, nlb, cloudfront, s3, vpcflow, cloudtrail, jsonl"
+        );
         assert!("apache".parse::<Format>().unwrap_err().to_string().contains("alb, elb"));
     }
 }
@@ -446,7 +540,7 @@ mod fuzz {
         #[test]
         fn arbitrary_key_names(key in "\\PC{0,200}") {
             let _ = format_from_key(&key);
-            let _ = cloudfront::distribution_id(&key);
+            let _ = cloudfront::object_dimensions(&key);
         }
     }
 }

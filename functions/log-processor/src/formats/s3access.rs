@@ -6,6 +6,19 @@
 use super::{Measure, Parsed, Record, bytes, finish, status};
 use crate::fields::{Fields, clf_minute, parse_u64};
 
+/// The bucket a partitioned access log key names:
+/// `<prefix><account>/<region>/<bucket>/<YYYY>/<MM>/<DD>/<file>` (`None` for the simple
+/// layout, whose keys name no bucket).
+pub fn bucket_in_key(key: &str) -> Option<&str> {
+    let segments: Vec<&str> = key.split('/').collect();
+    let n = segments.len();
+    let date = segments.get(n.checked_sub(4)?..n - 1)?;
+    let [account, _region, bucket] = segments.get(n.checked_sub(7)?..n - 4)? else { return None };
+    let numeric = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit());
+    (numeric(account, 12) && numeric(date[0], 4) && numeric(date[1], 2) && numeric(date[2], 2))
+        .then_some(*bucket)
+}
+
 pub fn parse(line: &[u8]) -> Parsed<'_> {
     let mut fields = Fields::with_brackets(line);
     let mut next = |what: &'static str| fields.next().ok_or(what);
