@@ -129,6 +129,24 @@ fn main() {
     let diurnal_worst = diurnal.iter().copied().fold(0.0, f64::max);
 
     println!();
+    for pipeline in &PIPELINES {
+        let (requested, datapoints) = cells
+            .iter()
+            .filter(|c| c.pipeline == pipeline.name)
+            .map(|c| {
+                (
+                    c.engine.metrics_requested,
+                    c.engine.ticks as i64 * SimulationConfig::default().tick_seconds / pipeline.period,
+                )
+            })
+            .fold((0, 0), |(r, d), (cr, cd)| (r + cr, d + cd));
+        println!(
+            "GetMetricData reads per datapoint, {}: {:.2} ({requested} metrics requested for {datapoints} datapoints)",
+            pipeline.name,
+            requested as f64 / datapoints.max(1) as f64
+        );
+    }
+    println!();
     let verdict = |ok: bool| if ok { "met" } else { "NOT MET" };
     let targets = [
         (

@@ -1,6 +1,9 @@
 //! `make bench`: the poller's API calls per tick and tick latency for 10, 100 and 1,000
-//! groups with two metrics each, against a local moto server. Calls are counted at the
-//! HTTP layer (every request the SDK sends, retries included).
+//! groups with two metrics each, against a local moto server, and the CloudWatch bill of
+//! its reads: GetMetricData metrics requested over an hour of 10-s ticks, per group per
+//! month, beside the alarms AWS target tracking would create for the same groups. Calls
+//! and metrics are counted at the HTTP layer (every request the SDK sends, retries
+//! included).
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,8 +17,26 @@ const POLICY: &str = r#"{"groups": [{"tags": {"team": "bench"}, "metrics": [
     {"id": "queue", "query": {"namespace": "Test/App", "metric_name": "Queue", "stat": "Maximum"}, "target": {"per_instance": 100}}
 ]}]}"#;
 
+/// CloudWatch prices (us-east-1): GetMetricData per metric requested; an alarm per metric
+/// it evaluates, standard (60 s) or high resolution (10 s).
+const PRICE_PER_METRIC_REQUESTED: f64 = 0.01 / 1000.0;
+const PRICE_PER_ALARM_MONTH: f64 = 0.10;
+const PRICE_PER_HIGH_RESOLUTION_ALARM_MONTH: f64 = 0.30;
+/// Target tracking creates a scale-out and a scale-in alarm per policy, one policy per
+/// tracked metric.
+const ALARMS_PER_TRACKED_METRIC: f64 = 2.0;
+const HOURS_PER_MONTH: f64 = 730.0;
+const COST_GROUPS: usize = 10;
+const METRICS_PER_GROUP: f64 = 2.0;
+
 #[tokio::main]
 async fn main() {
+    calls_per_tick().await;
+    println!();
+    read_cost().await;
+}
+
+async fn calls_per_tick() {
     println!(
         "{:>7} {:>18} {:>22} {:>18}",
         "groups", "calls/steady tick", "calls/tick acting all", "steady tick ms"
@@ -80,4 +101,96 @@ async fn main() {
         println!("         steady:     {:?}", breakdown[2]);
         drop(moto);
     }
+}
+
+/// An hour of 10-s ticks over `COST_GROUPS` groups whose two metrics have `period`
+/// seconds, datapoints published at once all along: GetMetricData metrics requested.
+async fn metrics_requested_in_an_hour(period: i32) -> u64 {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::MetricDatum;
+    let moto = Moto::start();
+    let config = moto.sdk_config(shared::aws::RetryProfile::Latency).await;
+    create_launch_template(&config, "lt").await;
+    let group_tags = tags(&[("lambda-autoscaler:enabled", "true"), ("team", "bench")]);
+    for i in 0..COST_GROUPS {
+        let name = format!("cost-{i:02}");
+        create_group(
+            &config,
+            "lt",
+            GroupSpec { name: &name, min: 0, max: 10, desired: 0, tags: group_tags.clone() },
+        )
+        .await;
+    }
+    let clients = Clients::new(&config, false);
+    let unix_now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    let base = SystemTime::UNIX_EPOCH + Duration::from_secs(unix_now / 60 * 60 - 3600);
+    for name in ["Load", "Queue"] {
+        let data: Vec<MetricDatum> = (0..480)
+            .map(|i| {
+                MetricDatum::builder()
+                    .metric_name(name)
+                    .timestamp(DateTime::from(base - Duration::from_secs(1200) + Duration::from_secs(i * 10)))
+                    .value(1.0)
+                    .storage_resolution(if period < 60 { 1 } else { 60 })
+                    .build()
+            })
+            .collect();
+        for chunk in data.chunks(500) {
+            clients
+                .cloudwatch
+                .put_metric_data()
+                .namespace("Test/App")
+                .set_metric_data(Some(chunk.to_vec()))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    clients.s3.create_bucket().bucket("bench-state").send().await.unwrap();
+    let policy = temp_dir("bench-cost").join("policy.json");
+    std::fs::write(&policy, POLICY.replace(r#""stat""#, &format!(r#""period_seconds": {period}, "stat""#)))
+        .unwrap();
+    let poller_config = PollerConfig {
+        policy: Some(PolicyLocation::Local(policy)),
+        state: Some("s3://bench-state/poller".parse().unwrap()),
+        ..PollerConfig::default()
+    };
+    let poller = metric_poller::build(&clients, poller_config).unwrap();
+    for tick in 0..360 {
+        poller.tick_with_lease("bench", base + Duration::from_secs(tick * 10), 60).await.unwrap();
+    }
+    clients.calls.metrics_requested()
+}
+
+async fn read_cost() {
+    println!("GetMetricData per group ({METRICS_PER_GROUP} metrics), ticks every 10 s, prices per month");
+    println!(
+        "{:>7} {:>22} {:>22} {:>12} {:>12} {:>12} {:>24}",
+        "period",
+        "metrics requested/hour",
+        "reads per datapoint",
+        "1 group",
+        "100 groups",
+        "1,000 groups",
+        "AWS alarms, 1,000 groups"
+    );
+    for (period, alarm_price) in [(60, PRICE_PER_ALARM_MONTH), (10, PRICE_PER_HIGH_RESOLUTION_ALARM_MONTH)] {
+        let requested = metrics_requested_in_an_hour(period).await;
+        let per_group_hour = requested as f64 / COST_GROUPS as f64;
+        let datapoints_per_hour = METRICS_PER_GROUP * 3600.0 / f64::from(period);
+        let per_group_month = per_group_hour * HOURS_PER_MONTH * PRICE_PER_METRIC_REQUESTED;
+        let alarms = METRICS_PER_GROUP * ALARMS_PER_TRACKED_METRIC * alarm_price;
+        println!(
+            "{:>5} s {:>22.0} {:>22.2} {:>12} {:>12} {:>12} {:>24}",
+            period,
+            per_group_hour,
+            per_group_hour / datapoints_per_hour,
+            format!("${per_group_month:.2}"),
+            format!("${:.0}", per_group_month * 100.0),
+            format!("${:.0}", per_group_month * 1000.0),
+            format!("${:.0}", alarms * 1000.0),
+        );
+    }
+    let every_tick = METRICS_PER_GROUP * 360.0 * HOURS_PER_MONTH * PRICE_PER_METRIC_REQUESTED;
+    println!("re-reading every metric at every tick would cost ${every_tick:.2} per group a month");
 }

@@ -142,6 +142,8 @@ pub struct Score {
     pub mean_time_to_capacity: Option<f64>,
     pub max_time_to_capacity: Option<i64>,
     pub peak_capacity: i32,
+    /// Metrics the engine asked GetMetricData for (its bill); AWS's emulation reads none.
+    pub metrics_requested: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -313,6 +315,7 @@ fn run_quietly(
                 .collect(),
         ),
         now: Mutex::new(0),
+        metrics_requested: Mutex::new(0),
     };
     sample_history(&world, &sources, policy, trace, config.capacity_per_instance);
 
@@ -440,6 +443,7 @@ fn run_quietly(
         episodes.push(t - start);
     }
     score.ticks = ticks.len();
+    score.metrics_requested = *world.metrics_requested.lock().expect("count");
     if scored {
         score.slo_violation_seconds = Some(violation);
         if !episodes.is_empty() {

@@ -85,6 +85,8 @@ pub struct World {
     pub group: Mutex<Group>,
     pub metrics: Mutex<BTreeMap<String, SimMetric>>,
     pub now: Mutex<i64>,
+    /// Queries asked for so far: the metrics a GetMetricData bill would count.
+    pub metrics_requested: Mutex<u64>,
 }
 
 impl World {
@@ -133,6 +135,7 @@ impl MetricsSource for &World {
         end: SystemTime,
     ) -> Result<BTreeMap<String, Vec<Datapoint>>, AwsError> {
         let now = self.now();
+        *self.metrics_requested.lock().expect("count") += queries.len() as u64;
         let metrics = self.metrics.lock().expect("metrics");
         let (start, end) = (from_system_time(start), from_system_time(end));
         let mut out = BTreeMap::new();
