@@ -17,7 +17,7 @@ use metric_poller::discovery::discover;
 use metric_poller::policy::Query;
 use metric_poller::policy_source::{PolicyLoadError, PolicyLocation, PolicyStore};
 use metric_poller::reading::{Datapoint, STALE_PERIODS};
-use metric_poller::state::{Decision, Lease, RECENT_SCALINGS, S3State};
+use metric_poller::state::{LastDecision, Lease, RECENT_SCALINGS, S3State};
 use metric_poller::tags::{ENABLED_TAG, PAUSED_TAG};
 use metric_poller::{AutoScalingGroups, CloudWatchMetrics, GroupController, MetricsSource, PollerConfig};
 use serde::Serialize;
@@ -138,7 +138,7 @@ pub struct GroupStatus {
     pub min: i32,
     pub max: i32,
     /// `None`: no tick has decided it yet (or the state predates decisions being kept).
-    pub last_decision: Option<Decision>,
+    pub last_decision: Option<LastDecision>,
     /// The last changes of desired capacity, the poller's and others', oldest first.
     pub scaling_events: Vec<ScalingEvent>,
     pub metrics: Vec<MetricStatus>,
@@ -525,7 +525,8 @@ mod tests {
 
     fn status(lease: Option<Lease>, written: bool) -> Status {
         let mut web = group("web", false);
-        web.last_decision = Some(Decision { time: NOW - 600, desired: 4, reason: "cpu 100 over 50".into() });
+        web.last_decision =
+            Some(LastDecision { time: NOW - 600, desired: 4, reason: "cpu 100 over 50".into() });
         web.scaling_events.push(ScalingEvent {
             time: NOW - 660,
             from: 2,

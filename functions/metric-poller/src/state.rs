@@ -58,7 +58,7 @@ pub struct GroupState {
     /// The last tick's decision (absent in states written before it existed), for
     /// `autoscaler status`: the engine itself needs only the history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_decision: Option<Decision>,
+    pub last_decision: Option<LastDecision>,
     /// The poller's last [`RECENT_SCALINGS`] changes with their reasons, oldest first, for
     /// `autoscaler status`: `history.scale_events` keeps only what rate limits count, and
     /// only while they count it.
@@ -71,7 +71,7 @@ pub const RECENT_SCALINGS: usize = 5;
 
 /// A tick's decision for one group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Decision {
+pub struct LastDecision {
     /// Unix seconds.
     pub time: i64,
     pub desired: i32,
@@ -533,10 +533,17 @@ mod tests {
         ours.history.record_external(90, 1, 2);
         ours.settle(6, 100);
         ours.pending_change = Some(PendingChange { time: 100, from: 6, to: 8 });
+        let decision = LastDecision { time: 100, desired: 8, reason: "cpu high".into() };
+        ours.last_decision = Some(decision.clone());
         let ours =
             PollerState { groups: BTreeMap::from([("svc".to_owned(), ours)]), ..PollerState::default() };
-        let merged = merge_tick(PollerState::default(), &ours, 100);
+        let mut theirs = PollerState::default();
+        let earlier = Scaling { time: 50, from: 1, to: 2, reason: "earlier".into() };
+        theirs.groups.entry("svc".to_owned()).or_default().recent_scalings.push(earlier.clone());
+        let merged = merge_tick(theirs, &ours, 100);
         let svc = &merged.groups["svc"];
+        assert_eq!(svc.last_decision, Some(decision), "this tick's decision");
+        assert_eq!(svc.recent_scalings, [earlier], "their changes kept");
         assert_eq!(
             svc.history.external_changes,
             [ExternalChange { time: 90, from: 1, to: 2 }, ExternalChange { time: 100, from: 2, to: 6 }],
@@ -579,7 +586,7 @@ mod tests {
     #[test]
     fn changes_made_keep_their_decisions_reason_the_last_few_only() {
         let decided = |group: &mut GroupState, time: i64, desired: i32| {
-            group.last_decision = Some(Decision { time, desired, reason: format!("reason at {time}") });
+            group.last_decision = Some(LastDecision { time, desired, reason: format!("reason at {time}") });
         };
         let mut group = GroupState { last_desired: Some(2), ..GroupState::default() };
         decided(&mut group, 100, 4);

@@ -18,7 +18,7 @@ use crate::policy_source::{PolicyLoadError, PolicySource, PolicyStore};
 use crate::read_schedule::{ReadCache, Series};
 use crate::reading::Datapoint;
 use crate::state::{
-    ChangeOutcome, Decision as LastDecision, PendingChange, PollerState, Settled, StateStore, merge_tick,
+    ChangeOutcome, LastDecision, PendingChange, PollerState, Settled, StateStore, merge_tick,
 };
 use crate::{GroupController, MetricsSource, PollerConfig};
 
