@@ -8,6 +8,7 @@
 //! prints as it is; [`render`] turns it into the table, a pure function of the status and
 //! the time. It only reads: the state has one writer, the poller's tick.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -260,13 +261,14 @@ pub async fn gather(
                 .map(move |metric| (query_id(gi, &metric.id), metric.query.clone()))
         })
         .collect();
-    let mut datapoints = Default::default();
-    if !queries.is_empty() {
+    let datapoints = if queries.is_empty() {
+        BTreeMap::new()
+    } else {
         let longest = queries.iter().map(|(_, q)| i64::from(q.period_seconds())).max().unwrap_or(60);
         let end = UNIX_EPOCH + Duration::from_secs(now.max(0) as u64);
         let start = end - Duration::from_secs(newest_window_seconds(longest) as u64);
-        datapoints = metrics.datapoints(&queries, start, end).await.map_err(StatusError::Metrics)?;
-    }
+        metrics.datapoints(&queries, start, end).await.map_err(StatusError::Metrics)?
+    };
 
     let group_statuses = discovery
         .managed
