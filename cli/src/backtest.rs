@@ -554,7 +554,7 @@ fn policy_group<'a>(groups: &'a [GroupPolicy], name: &str) -> Result<&'a GroupPo
         .ok_or(BacktestError::NoPolicyGroup { group: name.into(), count: groups.len() })
 }
 
-fn iso(unix: i64) -> String {
+pub(crate) fn iso(unix: i64) -> String {
     DateTime::from_secs(unix).fmt(Format::DateTime).unwrap_or_else(|_| unix.to_string())
 }
 
@@ -760,7 +760,7 @@ fn render(
     out
 }
 
-fn human_duration(seconds: i64) -> String {
+pub(crate) fn human_duration(seconds: i64) -> String {
     match seconds {
         s if s >= 3600 => format!("{:.1} h", s as f64 / 3600.0),
         s if s >= 60 => format!("{} min", s / 60),

@@ -92,6 +92,12 @@ enum Command {
         ("The last day, as JSON", "autoscaler backtest --policy policy.json --group web --since 1d --json"),
     ]))]
     Backtest(crate::backtest::BacktestArgs),
+    /// What the poller is doing: the policy's version, the lease, and per group its capacity, last decision, scaling events and metrics' newest datapoints.
+    #[command(after_help = examples(&[
+        ("The poller configured by POLICY_URI and STATE_URI, as a table", "autoscaler status"),
+        ("Another poller's, as JSON", "autoscaler status --policy-uri s3://my-config/policy.json --state-uri s3://my-state/poller --json"),
+    ]))]
+    Status(crate::status::StatusArgs),
     /// Print a shell completion script.
     #[command(after_help = examples(&[
         ("Bash, for this shell", "source <(autoscaler completions bash)"),
@@ -266,6 +272,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Policy(PolicyCommand::Check { file, boot_seconds }) => policy_check(&file, boot_seconds),
         Command::Simulate(args) => simulate(args),
         Command::Backtest(args) => crate::backtest::run(args).await,
+        Command::Status(args) => crate::status::run(args).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "autoscaler", &mut io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@ mod commands;
 mod help;
 mod logs_plot;
 mod plot;
+mod status;
 mod summary;
 
 use std::process::ExitCode;

@@ -12,5 +12,6 @@ mod log_processor;
 mod make;
 mod metric_poller;
 mod runtime_loop;
+mod status;
 mod store;
 mod terraform;

@@ -31,6 +31,11 @@ fn group_info(g: &aws_sdk_autoscaling::types::AutoScalingGroup) -> GroupInfo {
             .iter()
             .filter(|i| i.lifecycle_state().is_some_and(|s| s.as_str().starts_with("Pending")))
             .count() as i32,
+        in_service_instances: g
+            .instances()
+            .iter()
+            .filter(|i| i.lifecycle_state().is_some_and(|s| s.as_str() == "InService"))
+            .count() as i32,
         tags: g
             .tags()
             .iter()

@@ -64,6 +64,7 @@ mod tests {
             max_size: 10,
             desired_capacity: 1,
             pending_instances: 0,
+            in_service_instances: 0,
             tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
         }
     }

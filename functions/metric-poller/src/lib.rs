@@ -97,6 +97,9 @@ pub struct GroupInfo {
     pub desired_capacity: i32,
     /// Instances not yet in service (lifecycle state `Pending*`).
     pub pending_instances: i32,
+    /// Instances in lifecycle state `InService` (what `autoscaler status` shows; the
+    /// engine counts desired minus pending, which includes instances on their way out).
+    pub in_service_instances: i32,
     pub tags: BTreeMap<String, String>,
 }
 

@@ -96,6 +96,17 @@ impl PolicyStore {
         Self { location, s3, loaded: Mutex::new(None) }
     }
 
+    /// Where the document comes from.
+    pub fn location(&self) -> &PolicyLocation {
+        &self.location
+    }
+
+    /// The version of the document in force: its S3 ETag, or a hash of a local file's
+    /// content; `None` before one was loaded.
+    pub fn version(&self) -> Option<String> {
+        self.current().map(|(_, tag)| tag)
+    }
+
     fn current(&self) -> Option<(Arc<PolicyDocument>, String)> {
         self.loaded.lock().expect("policy lock").as_ref().map(|l| (l.document.clone(), l.tag.clone()))
     }

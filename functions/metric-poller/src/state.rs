@@ -55,6 +55,39 @@ pub struct GroupState {
     /// Each metric's seasonal profile (by metric id), rebuilt at most hourly.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub profiles: BTreeMap<String, Profile>,
+    /// The last tick's decision (absent in states written before it existed), for
+    /// `autoscaler status`: the engine itself needs only the history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_decision: Option<LastDecision>,
+    /// The poller's last [`RECENT_SCALINGS`] changes with their reasons, oldest first, for
+    /// `autoscaler status`: `history.scale_events` keeps only what rate limits count, and
+    /// only while they count it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_scalings: Vec<Scaling>,
+}
+
+/// How many of the poller's changes a group's state keeps with their reasons.
+pub const RECENT_SCALINGS: usize = 5;
+
+/// A tick's decision for one group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastDecision {
+    /// Unix seconds.
+    pub time: i64,
+    pub desired: i32,
+    /// The explanation's one line.
+    pub reason: String,
+}
+
+/// One of the poller's changes of desired capacity that took effect.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scaling {
+    /// Unix seconds: when SetDesiredCapacity was called.
+    pub time: i64,
+    pub from: i32,
+    pub to: i32,
+    /// The reason of the decision that made it.
+    pub reason: String,
 }
 
 /// What became of a change the poller made.
@@ -77,7 +110,7 @@ impl GroupState {
         match outcome {
             ChangeOutcome::Made => {
                 self.pending_change = None;
-                self.history.record_scaling(now, from, to);
+                self.record_scaling(now, from, to);
                 self.last_desired = Some(to);
             }
             ChangeOutcome::Unknown => self.pending_change = Some(PendingChange { time: now, from, to }),
@@ -87,6 +120,23 @@ impl GroupState {
             }
             ChangeOutcome::NotMade => self.pending_change = None,
         }
+    }
+
+    /// Records a change that took effect, in the history and with its reason: that of the
+    /// decision made at `time` (the one still on record when an earlier tick's change of
+    /// unknown outcome is settled, as no decision is recorded before settling).
+    fn record_scaling(&mut self, time: i64, from: i32, to: i32) {
+        self.history.record_scaling(time, from, to);
+        if from == to {
+            return;
+        }
+        let reason = match &self.last_decision {
+            Some(decision) if decision.time == time => decision.reason.clone(),
+            _ => "a change of unknown outcome that took effect".to_owned(),
+        };
+        self.recent_scalings.push(Scaling { time, from, to, reason });
+        let excess = self.recent_scalings.len().saturating_sub(RECENT_SCALINGS);
+        self.recent_scalings.drain(..excess);
     }
 
     /// Records the instances in service at `now`, as changes only (the state is written
@@ -135,14 +185,14 @@ impl GroupState {
         let last = self.last_desired.replace(actual);
         let settled = match self.pending_change.take() {
             Some(pending) if actual == pending.to => {
-                self.history.record_scaling(pending.time, pending.from, pending.to);
+                self.record_scaling(pending.time, pending.from, pending.to);
                 Settled::Made(pending)
             }
             Some(pending) if actual == pending.from => Settled::NotMade(pending),
             // Someone else moved the group too. Past `from` in our direction, ours may well
             // have been made first: counted, so that the rate limit holds either way.
             Some(pending) if (actual - pending.from).signum() == (pending.to - pending.from).signum() => {
-                self.history.record_scaling(pending.time, pending.from, pending.to);
+                self.record_scaling(pending.time, pending.from, pending.to);
                 Settled::External { from: pending.to, to: actual }
             }
             Some(pending) => Settled::External { from: pending.from, to: actual },
@@ -218,6 +268,18 @@ pub struct S3State {
 impl S3State {
     pub fn new(store: JsonStore) -> Self {
         Self { store }
+    }
+
+    /// The state object as stored, `None` if there is none: for readers (`autoscaler
+    /// status`), which must tell a poller that never ran, or an unreadable object, from the
+    /// cold start [`StateStore::load`] makes of both.
+    pub async fn read_state(&self) -> Result<Option<PollerState>, StoreError> {
+        Ok(self.store.read(STATE_OBJECT).await?.0)
+    }
+
+    /// The lease as stored, `None` if it was never taken.
+    pub async fn read_lease(&self) -> Result<Option<Lease>, StoreError> {
+        Ok(self.store.read(LEASE_OBJECT).await?.0)
     }
 }
 
@@ -400,6 +462,15 @@ pub fn merge_tick(mut theirs: PollerState, ours: &PollerState, now: i64) -> Poll
         for (id, profile) in &group.profiles {
             target.profiles.insert(id.clone(), profile.clone());
         }
+        target.last_decision.clone_from(&group.last_decision);
+        for scaling in &group.recent_scalings {
+            if !target.recent_scalings.contains(scaling) {
+                target.recent_scalings.push(scaling.clone());
+            }
+        }
+        target.recent_scalings.sort_by_key(|s| s.time);
+        let excess = target.recent_scalings.len().saturating_sub(RECENT_SCALINGS);
+        target.recent_scalings.drain(..excess);
     }
     theirs
 }
@@ -462,10 +533,17 @@ mod tests {
         ours.history.record_external(90, 1, 2);
         ours.settle(6, 100);
         ours.pending_change = Some(PendingChange { time: 100, from: 6, to: 8 });
+        let decision = LastDecision { time: 100, desired: 8, reason: "cpu high".into() };
+        ours.last_decision = Some(decision.clone());
         let ours =
             PollerState { groups: BTreeMap::from([("svc".to_owned(), ours)]), ..PollerState::default() };
-        let merged = merge_tick(PollerState::default(), &ours, 100);
+        let mut theirs = PollerState::default();
+        let earlier = Scaling { time: 50, from: 1, to: 2, reason: "earlier".into() };
+        theirs.groups.entry("svc".to_owned()).or_default().recent_scalings.push(earlier.clone());
+        let merged = merge_tick(theirs, &ours, 100);
         let svc = &merged.groups["svc"];
+        assert_eq!(svc.last_decision, Some(decision), "this tick's decision");
+        assert_eq!(svc.recent_scalings, [earlier], "their changes kept");
         assert_eq!(
             svc.history.external_changes,
             [ExternalChange { time: 90, from: 1, to: 2 }, ExternalChange { time: 100, from: 2, to: 6 }],
@@ -503,6 +581,38 @@ mod tests {
         // So the next tick records nothing again.
         assert!(matches!(merged.settle(4, 110), None | Some(Settled::External { .. })));
         assert_eq!(merged.history.scale_events.len(), 3);
+    }
+
+    #[test]
+    fn changes_made_keep_their_decisions_reason_the_last_few_only() {
+        let decided = |group: &mut GroupState, time: i64, desired: i32| {
+            group.last_decision = Some(LastDecision { time, desired, reason: format!("reason at {time}") });
+        };
+        let mut group = GroupState { last_desired: Some(2), ..GroupState::default() };
+        decided(&mut group, 100, 4);
+        group.record_outcome(ChangeOutcome::Made, 100, 2, 4);
+        // A change of unknown outcome, settled by the next tick before it decides.
+        decided(&mut group, 110, 6);
+        group.record_outcome(ChangeOutcome::Unknown, 110, 4, 6);
+        assert!(matches!(group.settle(6, 120), Some(Settled::Made(_))));
+        let recorded: Vec<(i64, i32, i32, &str)> =
+            group.recent_scalings.iter().map(|s| (s.time, s.from, s.to, s.reason.as_str())).collect();
+        assert_eq!(recorded, [(100, 2, 4, "reason at 100"), (110, 4, 6, "reason at 110")]);
+
+        for time in 0..RECENT_SCALINGS as i64 {
+            decided(&mut group, 200 + time, 7 + time as i32);
+            group.record_outcome(ChangeOutcome::Made, 200 + time, 6 + time as i32, 7 + time as i32);
+        }
+        assert_eq!(group.recent_scalings.len(), RECENT_SCALINGS);
+        assert_eq!(group.recent_scalings[0].time, 200, "the oldest dropped");
+        assert_eq!(group.history.scale_events.len(), RECENT_SCALINGS + 2, "rate limits see them all");
+    }
+
+    #[test]
+    fn a_state_written_before_decisions_were_kept_still_loads() {
+        let old = r#"{"history": {"recommendations": [], "scale_events": [], "consecutive_failures": 0}}"#;
+        let group: GroupState = serde_json::from_str(old).unwrap();
+        assert_eq!((group.last_decision, group.recent_scalings.len()), (None, 0));
     }
 
     #[test]

@@ -17,7 +17,9 @@ use crate::policy::{PolicyDocument, Query};
 use crate::policy_source::{PolicyLoadError, PolicySource, PolicyStore};
 use crate::read_schedule::{ReadCache, Series};
 use crate::reading::Datapoint;
-use crate::state::{ChangeOutcome, PendingChange, PollerState, Settled, StateStore, merge_tick};
+use crate::state::{
+    ChangeOutcome, LastDecision, PendingChange, PollerState, Settled, StateStore, merge_tick,
+};
 use crate::{GroupController, MetricsSource, PollerConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -349,6 +351,11 @@ impl<G: GroupController, M: MetricsSource, S: StateStore, P: PolicySource> Polle
                 .collect();
             let evaluation = evaluate(policy, &managed.info, &group_series, group_state, now_s);
             let decision = evaluation.decision;
+            group_state.last_decision = Some(LastDecision {
+                time: now_s,
+                desired: decision.desired,
+                reason: decision.explanation.summary.clone(),
+            });
             let current = managed.info.desired_capacity;
             let verdict = match () {
                 _ if decision.desired == current => Verdict::Final(Action::Unchanged),
@@ -753,6 +760,7 @@ mod tests {
             max_size: max,
             desired_capacity: desired,
             pending_instances: 0,
+            in_service_instances: 0,
             tags: BTreeMap::new(),
         }
     }

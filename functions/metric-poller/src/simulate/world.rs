@@ -102,6 +102,7 @@ impl World {
             max_size: group.max,
             desired_capacity: group.desired,
             pending_instances: group.pending(self.now()),
+            in_service_instances: group.in_service(self.now()),
             tags: BTreeMap::from([(ENABLED_TAG.to_owned(), "true".to_owned())]),
         }
     }
