@@ -17,7 +17,7 @@ use clap::Args;
 use metric_poller::discovery::discover;
 use metric_poller::policy::Query;
 use metric_poller::policy_source::{PolicyLoadError, PolicyLocation, PolicyStore};
-use metric_poller::reading::{Datapoint, STALE_PERIODS};
+use metric_poller::reading::{self, Aggregation, Datapoint, STALE_PERIODS};
 use metric_poller::state::{LastDecision, Lease, RECENT_SCALINGS, S3State};
 use metric_poller::tags::{ENABLED_TAG, PAUSED_TAG};
 use metric_poller::{AutoScalingGroups, CloudWatchMetrics, GroupController, MetricsSource, PollerConfig};
@@ -183,16 +183,24 @@ pub enum NotManagedReason {
     NoSuchGroup,
 }
 
-/// The newest of `points` and whether it is stale at `now`.
-fn metric_status(id: &str, period_seconds: i64, points: &[Datapoint], now: i64) -> MetricStatus {
+/// The newest of `points`, and whether it is stale at `now`: the poller's own rule
+/// ([`reading::read`]), so a metric is stale exactly when a tick now would find no
+/// settled value (a `Sum` settles a period after it ends), `METRICS_END_OFFSET_SECONDS`
+/// aside.
+fn metric_status(
+    id: &str,
+    period_seconds: i64,
+    aggregation: Aggregation,
+    points: &[Datapoint],
+    now: i64,
+) -> MetricStatus {
     let newest = points.iter().copied().max_by_key(|p| p.time);
-    let period = period_seconds.max(1);
     MetricStatus {
         id: id.to_owned(),
         period_seconds,
         newest,
         age_seconds: newest.map(|p| now - p.time),
-        stale: newest.is_none_or(|p| now - (p.time + period) > STALE_PERIODS * period),
+        stale: reading::read(points, period_seconds.max(1), aggregation, now).value.is_none(),
     }
 }
 
@@ -282,7 +290,8 @@ pub async fn gather(
                 .iter()
                 .map(|metric| {
                     let points = datapoints.get(&query_id(gi, &metric.id)).map_or(&[][..], Vec::as_slice);
-                    metric_status(&metric.id, i64::from(metric.query.period_seconds()), points, now)
+                    let period = i64::from(metric.query.period_seconds());
+                    metric_status(&metric.id, period, Aggregation::of(&metric.query), points, now)
                 })
                 .collect();
             GroupStatus {
@@ -488,13 +497,17 @@ mod tests {
     #[test]
     fn a_metric_is_stale_once_its_newest_period_ended_more_than_three_periods_ago() {
         let point = |age: i64| Datapoint { time: NOW - age, value: 5.0 };
-        let fresh = metric_status("cpu", 60, &[point(300), point(240)], NOW);
+        let fresh = metric_status("cpu", 60, Aggregation::Level, &[point(300), point(240)], NOW);
         assert_eq!((fresh.newest, fresh.age_seconds, fresh.stale), (Some(point(240)), Some(240), false));
         // Ended 3 periods ago: the poller still reads it; a second more, it does not.
-        assert!(!metric_status("cpu", 60, &[point(60 + 3 * 60)], NOW).stale);
-        assert!(metric_status("cpu", 60, &[point(60 + 3 * 60 + 1)], NOW).stale);
-        let none = metric_status("cpu", 60, &[], NOW);
+        assert!(!metric_status("cpu", 60, Aggregation::Level, &[point(60 + 3 * 60)], NOW).stale);
+        assert!(metric_status("cpu", 60, Aggregation::Level, &[point(60 + 3 * 60 + 1)], NOW).stale);
+        let none = metric_status("cpu", 60, Aggregation::Level, &[], NOW);
         assert_eq!((none.newest, none.age_seconds, none.stale), (None, None, true));
+        // A Sum settles a period after it ends: with only its filling minute and the one
+        // that just ended, the poller has no value to act on.
+        assert!(metric_status("requests", 60, Aggregation::Cumulative, &[point(90), point(30)], NOW).stale);
+        assert!(!metric_status("requests", 60, Aggregation::Cumulative, &[point(150), point(90)], NOW).stale);
     }
 
     #[test]
@@ -536,9 +549,21 @@ mod tests {
             reason: "cpu 100 over 50".into(),
             external: false,
         });
-        web.metrics.push(metric_status("cpu", 60, &[Datapoint { time: NOW - 30, value: 100.0 }], NOW));
+        web.metrics.push(metric_status(
+            "cpu",
+            60,
+            Aggregation::Level,
+            &[Datapoint { time: NOW - 90, value: 90.0 }, Datapoint { time: NOW - 30, value: 100.0 }],
+            NOW,
+        ));
         let mut batch = group("batch", false);
-        batch.metrics.push(metric_status("jobs", 60, &[Datapoint { time: NOW - 900, value: 7.0 }], NOW));
+        batch.metrics.push(metric_status(
+            "jobs",
+            60,
+            Aggregation::Level,
+            &[Datapoint { time: NOW - 900, value: 7.0 }],
+            NOW,
+        ));
         Status {
             time: NOW,
             policy: PolicyStatus {

@@ -254,8 +254,8 @@ impl MetricsSource for CloudWatchMetrics {
             for result in pages.iter().flat_map(|page| page.metric_data_results()) {
                 let Some(id) = result.id() else { continue };
                 // Complete and PartialData (the rest on a later page) are usable;
-                // InternalError and Forbidden leave this query without data, and the
-                // missing-data rules apply.
+                // InternalError and Forbidden leave this query out of the answer: the tick
+                // counts it as failed and reads it again.
                 if let Some(status @ (StatusCode::InternalError | StatusCode::Forbidden)) =
                     result.status_code()
                 {

@@ -125,8 +125,9 @@ pub trait GroupController {
 /// Reads metric datapoints.
 pub trait MetricsSource {
     /// Each query's datapoints (by the caller's id) with periods starting in
-    /// `[start, end)`; a query without data is absent. Which of them a tick acts on is
-    /// [`reading::read`]'s choice, not the source's.
+    /// `[start, end)`; a query answered without data has an empty series, and one absent
+    /// from the map failed. Which of them a tick acts on is [`reading::read`]'s choice, not
+    /// the source's.
     fn datapoints(
         &self,
         queries: &[(String, Query)],

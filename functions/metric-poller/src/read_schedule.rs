@@ -9,8 +9,9 @@
 //!   [`crate::reading`]: at the period's end for levels, a period later for sums) plus the
 //!   lag observed for this query, so the first tick that can see a settled value reads it;
 //! - the other slot, half a period later, refreshes the newer, filling period that a
-//!   scale-out may act on early. A query whose last read had no such period (a vended
-//!   metric appears whole, after its period) has no use for it: it is read once a period.
+//!   scale-out may act on early. A query whose last few reads had no such period (a
+//!   vended metric appears whole, after its period) has no use for it: it is read once a
+//!   period.
 //!
 //! Between reads a tick decides on the last read's datapoints *as of that read's end*
 //! ([`Series::read_end`]), so a filling period is never extrapolated past when it was read.
@@ -21,7 +22,11 @@
 //! then finds it sets the lag midway between the miss and the find; a read that finds it
 //! at once lowers the lag to that read's age, less a drift of a thirtieth of the period,
 //! so that the slots creep earlier until a read misses: a shorter publication is learned,
-//! at the price of an occasional probe.
+//! at the price of an occasional probe. Misses in a row (a metric with gaps: a quiet load
+//! balancer publishes no request count) space the probes out to one a period.
+//!
+//! A read whose answer did not include the query (a per-query error) is not recorded:
+//! the query stays due, and the tick treats it as failed.
 
 use std::collections::HashMap;
 
@@ -31,6 +36,9 @@ use crate::reading::{Aggregation, Datapoint};
 /// A lag longer than this is not publication but a metric without data (a load balancer
 /// without requests publishes nothing): the slots stop moving.
 const MAX_LAG_SECONDS: i64 = 900;
+/// Reads in a row without a filling or settling period after which a query drops its
+/// half-period read (three periods' worth).
+const READS_BEFORE_ONCE_A_PERIOD: u32 = 6;
 
 /// A query's datapoints as last read, and the end of the read that fetched them.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -48,9 +56,11 @@ struct Entry {
     /// The period found missing at or after the lag, and how long after it became
     /// settleable it was missing.
     missing: Option<(i64, i64)>,
-    /// Whether the last read had a period newer than its newest settled one (filling, or
+    /// Reads in a row that had no period newer than their newest settled one (filling, or
     /// still settling): what the half-period read refreshes.
-    unsettled_seen: bool,
+    reads_without_unsettled: u32,
+    /// Reads in a row that found the next period missing at or after the lag.
+    misses: u32,
 }
 
 /// The last read of every query a poller reads, and when each is due again. It lives as
@@ -78,13 +88,17 @@ fn slot(time: i64, length: i64, lag: i64) -> i64 {
 
 impl ReadCache {
     /// Whether `query` must be read for a tick whose read would end at `end`: never read,
-    /// or a new slot has begun since the last read, at least a quarter period ago.
+    /// or a new slot has begun since the last read, at least a quarter period ago (half a
+    /// period, then a period, after misses in a row), or the clock went back.
     pub fn is_due(&self, query: &Query, end: i64) -> bool {
         self.entries.get(query).is_none_or(|entry| {
             let (period, _) = period_and_settle(query);
-            let length = if entry.unsettled_seen { period / 2 } else { period };
+            let length =
+                if entry.reads_without_unsettled < READS_BEFORE_ONCE_A_PERIOD { period / 2 } else { period };
+            let spacing = (period / 4) << entry.misses.saturating_sub(1).min(2);
             let last = entry.series.read_end;
-            slot(end, length, entry.lag) > slot(last, length, entry.lag) && end - last >= period / 4
+            end < last
+                || (slot(end, length, entry.lag) > slot(last, length, entry.lag) && end - last >= spacing)
         })
     }
 
@@ -115,7 +129,10 @@ impl ReadCache {
                 .filter(|&s| settleable_at(s) <= entry.series.read_end)
                 .max()
         });
-        let (mut lag, mut missing) = previous.map_or((0, None), |entry| (entry.lag, entry.missing));
+        let (mut lag, mut missing, mut misses, reads_without_unsettled) = previous
+            .map_or((0, None, 0, 0), |entry| {
+                (entry.lag, entry.missing, entry.misses, entry.reads_without_unsettled)
+            });
 
         if let Some(newest) = newest_settled {
             let age = read_end - settleable_at(newest);
@@ -126,6 +143,7 @@ impl ReadCache {
                     _ => lag.min(age) - (period / 30).max(1),
                 };
                 missing = None;
+                misses = 0;
             }
             let next = newest + period;
             let missing_for = read_end - settleable_at(next);
@@ -133,13 +151,18 @@ impl ReadCache {
                 // The next period should be readable by now and is not.
                 lag = missing_for + 1;
                 missing = Some((next, missing_for));
+                misses += 1;
             }
         }
         let lag = lag.clamp(0, MAX_LAG_SECONDS);
-        let unsettled_seen = points.iter().any(|p| settleable_at(p.time) > read_end);
+        let reads_without_unsettled = if points.iter().any(|p| settleable_at(p.time) > read_end) {
+            0
+        } else {
+            reads_without_unsettled.saturating_add(1)
+        };
         self.entries.insert(
             query.clone(),
-            Entry { series: Series { points, read_end }, lag, missing, unsettled_seen },
+            Entry { series: Series { points, read_end }, lag, missing, reads_without_unsettled, misses },
         );
     }
 
@@ -170,10 +193,17 @@ mod tests {
     /// does; with no publication lag, the filling period is readable too, as a custom
     /// metric's is.
     fn published(period: i64, publication: i64, end: i64) -> Vec<Datapoint> {
-        let filling = if publication == 0 { period } else { 0 };
+        filling_after(period, publication, None, end)
+    }
+
+    /// As [`published`], and the filling period too once `first_flush` seconds of it have
+    /// passed (an agent flushing its samples a while into each period).
+    fn filling_after(period: i64, publication: i64, first_flush: Option<i64>, end: i64) -> Vec<Datapoint> {
         (0..)
             .map(|i| i * period)
-            .take_while(|&start| start + period + publication <= end + filling)
+            .take_while(|&start| {
+                start + period + publication <= end || first_flush.is_some_and(|f| start + f <= end)
+            })
             .map(|time| Datapoint { time, value: 1.0 })
             .collect()
     }
@@ -199,12 +229,21 @@ mod tests {
 
     #[test]
     fn a_60s_metric_with_a_filling_minute_ticked_every_10s_is_read_twice_a_period() {
-        let q = query("Average", 60);
-        let mut cache = ReadCache::default();
-        let reads = run(&mut cache, &q, 60, 0, 10, (0, 3600));
-        // 360 ticks; the first read, then two per minute.
-        assert!(reads.len() <= 2 * 60 + 1, "{} reads", reads.len());
-        assert!(reads.len() >= 2 * 60 - 1, "{} reads", reads.len());
+        // Samples flushed 5 s and 20 s into each minute, as an agent does: the read at the
+        // minute's start finds none of the new minute, the half-period one does.
+        for flush in [5, 20] {
+            let q = query("Average", 60);
+            let mut cache = ReadCache::default();
+            let mut reads = 0;
+            for end in (0..3600).step_by(10) {
+                if cache.is_due(&q, end) {
+                    cache.record(&q, filling_after(60, 0, Some(flush), end), end);
+                    reads += 1;
+                }
+            }
+            // 360 ticks; the first read, then two per minute.
+            assert!((2 * 60 - 1..=2 * 60 + 1).contains(&reads), "flush at {flush} s: {reads} reads");
+        }
     }
 
     #[test]
@@ -235,7 +274,8 @@ mod tests {
         // Once learned, a new minute is read by the first tick after it appears, or, when
         // the drift has moved the slot too early, by the probe a quarter period later.
         let reads = run(&mut cache, &q, 60, 45, 10, (1200, 2400));
-        let delays: Vec<i64> = (1200..2400 - 60 - 50)
+        // The minutes readable at least 20 s before the run ends.
+        let delays: Vec<i64> = (1200..2400 - 60 - 45 - 20)
             .step_by(60)
             .map(|minute| {
                 let readable = minute + 60 + 45;
@@ -263,7 +303,7 @@ mod tests {
     }
 
     #[test]
-    fn a_metric_without_data_is_still_read_twice_a_period() {
+    fn a_metric_without_data_is_read_once_a_period() {
         let q = query("Sum", 60);
         let mut cache = ReadCache::default();
         let mut reads = 0;
@@ -273,7 +313,36 @@ mod tests {
                 reads += 1;
             }
         }
-        assert!(reads <= 2 * 60 + 1, "{reads}");
+        assert!((60..=64).contains(&reads), "{reads}");
+    }
+
+    #[test]
+    fn a_metric_with_gaps_is_probed_at_most_once_a_period_while_the_gap_lasts() {
+        // A Sum published 30 s after it settles, with no data between minutes 10 and 25.
+        let q = query("Sum", 60);
+        let mut cache = ReadCache::default();
+        let gap = |p: &Datapoint| !(600..1500).contains(&p.time);
+        let mut reads_in_gap = 0;
+        for end in (0..1500).step_by(10) {
+            if cache.is_due(&q, end) {
+                let points = published(60, 90, end).into_iter().filter(gap).collect();
+                cache.record(&q, points, end);
+                if end >= 700 + 120 {
+                    reads_in_gap += 1;
+                }
+            }
+        }
+        // 11 minutes of gap after its first misses: probes back off to one a minute.
+        assert!(reads_in_gap <= 14, "{reads_in_gap} reads");
+    }
+
+    #[test]
+    fn a_clock_that_went_back_reads_again() {
+        let q = query("Average", 60);
+        let mut cache = ReadCache::default();
+        cache.record(&q, published(60, 0, 600), 600);
+        assert!(!cache.is_due(&q, 605));
+        assert!(cache.is_due(&q, 590));
     }
 
     #[test]

@@ -277,43 +277,67 @@ impl<G: GroupController, M: MetricsSource, S: StateStore, P: PolicySource> Polle
         let longest_period =
             queries.iter().map(|(_, q)| q.period_seconds().max(1) as u64).max().unwrap_or(60);
         let start = end - Duration::from_secs((longest_period * LOOKBACK_PERIODS).max(LOOKBACK_MIN_SECONDS));
-        // Only the queries that can have a new datapoint are read (`read_schedule`); the
-        // others are decided on their last read.
+        // Only the queries that can have a new datapoint are read (`read_schedule`), each
+        // once however many groups share it; the others are decided on their last read.
         let due: Vec<(String, Query)> = {
             let mut reads = self.reads.lock().expect("read cache");
             reads.retain(|query| queries.iter().any(|(_, q)| q == query));
-            queries.iter().filter(|(_, q)| reads.is_due(q, end_s)).cloned().collect()
+            let mut due: Vec<(String, Query)> = Vec::new();
+            for (id, query) in &queries {
+                if reads.is_due(query, end_s) && !due.iter().any(|(_, q)| q == query) {
+                    due.push((id.clone(), query.clone()));
+                }
+            }
+            due
         };
+        // The queries due whose read failed: the whole call, or the query alone (absent
+        // from the answer). They lack data this tick and stay due; their groups fail this
+        // tick, and the missing-data rules hold them (or move them to their fallback).
+        let mut failed: Vec<Query> = Vec::new();
         let mut metrics_error = None;
         if !due.is_empty() {
             match self.metrics.datapoints(&due, start, end).await {
                 Ok(mut fetched) => {
                     let mut reads = self.reads.lock().expect("read cache");
                     for (id, query) in &due {
-                        reads.record(query, fetched.remove(id).unwrap_or_default(), end_s);
+                        match fetched.remove(id) {
+                            Some(points) => reads.record(query, points, end_s),
+                            None => failed.push(query.clone()),
+                        }
                     }
                 }
                 Err(error) => {
-                    // The queries due then lack data (the others keep their last read)
-                    // and their groups fail this tick: the missing-data rules hold them
-                    // (or move them to their fallback).
                     tracing::error!(%error, code = error.code.as_deref(), "reading metrics failed");
                     metrics_error = Some(error.to_string());
+                    failed = due.iter().map(|(_, query)| query.clone()).collect();
                 }
             }
         }
         let series: BTreeMap<String, Series> = {
             let reads = self.reads.lock().expect("read cache");
-            let failed = |id: &String| metrics_error.is_some() && due.iter().any(|(d, _)| d == id);
             queries
                 .iter()
-                .filter(|(id, _)| !failed(id))
-                .filter_map(|(id, q)| Some((id.clone(), reads.series(q)?.clone())))
+                .filter(|(_, query)| !failed.contains(query))
+                .filter_map(|(id, query)| Some((id.clone(), reads.series(query)?.clone())))
                 .collect()
         };
-        let groups_without_metrics: Vec<usize> = (0..discovery.managed.len())
-            .filter(|gi| {
-                metrics_error.is_some() && due.iter().any(|(id, _)| id.starts_with(&format!("g{gi}_")))
+        let metrics_errors: BTreeMap<usize, String> = discovery
+            .managed
+            .iter()
+            .enumerate()
+            .filter_map(|(gi, managed)| {
+                let ids: Vec<&str> = document.groups[managed.policy_index]
+                    .metrics
+                    .iter()
+                    .filter(|metric| failed.contains(&metric.query))
+                    .map(|metric| metric.id.as_str())
+                    .collect();
+                let error = match &metrics_error {
+                    _ if ids.is_empty() => return None,
+                    Some(error) => error.clone(),
+                    None => format!("GetMetricData returned no result for metric(s) {}", ids.join(", ")),
+                };
+                Some((gi, error))
             })
             .collect();
 
@@ -418,8 +442,7 @@ impl<G: GroupController, M: MetricsSource, S: StateStore, P: PolicySource> Polle
                     metrics: d.metrics,
                     reason: d.reason,
                     explanation: d.explanation,
-                    error: error
-                        .or_else(|| metrics_error.clone().filter(|_| groups_without_metrics.contains(&i))),
+                    error: error.or_else(|| metrics_errors.get(&i).cloned()),
                 }
             })
             .collect();
@@ -1416,5 +1439,52 @@ mod tests {
         poller.tick(at(1000), Mode::Act).await.unwrap();
         // Ten 60-s periods (the 600-s minimum) back from two minutes ago.
         assert_eq!(*windows.0.lock().unwrap(), [(at(1000 - 120 - 600), at(1000 - 120))]);
+    }
+
+    /// Answers like [`Load`], but leaves every query out of the first `omit` answers, as
+    /// CloudWatch does with a query whose status is InternalError.
+    struct OmittingFirst {
+        load: Load,
+        omit: Mutex<usize>,
+        calls: Mutex<usize>,
+    }
+
+    impl MetricsSource for &OmittingFirst {
+        async fn datapoints(
+            &self,
+            queries: &[(String, Query)],
+            start: SystemTime,
+            end: SystemTime,
+        ) -> Result<BTreeMap<String, Vec<Datapoint>>, AwsError> {
+            *self.calls.lock().unwrap() += 1;
+            let omitted = {
+                let mut omit = self.omit.lock().unwrap();
+                let omitted = *omit > 0;
+                *omit = omit.saturating_sub(1);
+                omitted
+            };
+            if omitted {
+                return Ok(BTreeMap::new());
+            }
+            (&self.load).datapoints(queries, start, end).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_query_left_out_of_the_answer_fails_its_group_and_is_read_again_next_tick() {
+        let groups = ScriptedGroups::new(group(2, 20));
+        let source =
+            OmittingFirst { load: Load(Mutex::new(100.0)), omit: Mutex::new(1), calls: Mutex::new(0) };
+        let poller =
+            Poller::new(&groups, &source, MemoryState::default(), policy(""), PollerConfig::default(), None);
+        let first = poller.tick(at(0), Mode::Act).await.unwrap().groups.remove(0);
+        assert_eq!(first.metrics["m"], None);
+        assert!(first.error.as_deref().is_some_and(|e| e.contains("no result for metric(s) m")), "{first:?}");
+        assert_eq!(first.action, Action::Unchanged, "{}", first.reason);
+        // Not remembered as an empty read: the next tick, 10 s on, asks again and acts.
+        let second = poller.tick(at(10), Mode::Act).await.unwrap().groups.remove(0);
+        assert_eq!(*source.calls.lock().unwrap(), 2);
+        assert_eq!((second.metrics["m"], second.error.as_deref()), (Some(100.0), None));
+        assert_eq!((second.action, second.desired), (Action::Scaled, 4), "{}", second.reason);
     }
 }

@@ -152,9 +152,7 @@ impl MetricsSource for &World {
                 .into_iter()
                 .map(|p| Datapoint { time: p.time + EPOCH, value: p.value })
                 .collect::<Vec<_>>();
-            if !points.is_empty() {
-                out.insert(query_id.clone(), points);
-            }
+            out.insert(query_id.clone(), points);
         }
         Ok(out)
     }
