@@ -164,12 +164,18 @@ pub struct History {
     pub series: BTreeMap<String, Vec<Datapoint>>,
 }
 
+/// How long after its period a metric is taken to be published (AWS's vended metrics take
+/// one to a few minutes).
+const PUBLICATION_ALLOWANCE_SECONDS: i64 = 300;
+
 /// The window reaching at most `age` back from `now` (older data may be kept coarser),
 /// aligned to both periods: `(start, end, capacity period)`.
 pub fn window(now: i64, age: i64, period: i64) -> (i64, i64, i64) {
     let capacity_period = period.max(GROUP_METRICS_PERIOD);
-    // The period still filling is incomplete: the window ends at the last whole one.
-    let end = now.div_euclid(capacity_period) * capacity_period;
+    // The period still filling is incomplete, and CloudWatch publishes vended metrics
+    // minutes after their period: the window ends at the last whole period before that,
+    // or the newest minutes would read as gaps.
+    let end = (now - PUBLICATION_ALLOWANCE_SECONDS).div_euclid(capacity_period) * capacity_period;
     let start = (now - age + capacity_period - 1).div_euclid(capacity_period) * capacity_period;
     (start, end, capacity_period)
 }
@@ -1034,10 +1040,19 @@ mod tests {
 
     #[test]
     fn the_window_is_whole_periods_no_older_than_asked() {
-        assert_eq!(window(START + 90, 86_400, 60), (START - 86_400 + 120, START + 60, 60));
-        assert_eq!(window(START, 86_400, 60), (START - 86_400, START, 60));
-        assert_eq!(window(START + 10, 3600, 10), (START - 3600 + 60, START, 60), "capacity is per minute");
-        assert_eq!(window(START + 400, 30 * 86_400, 300), (START - 30 * 86_400 + 600, START + 300, 300));
+        // The window ends at the last whole period published by now (A seconds after it).
+        const A: i64 = PUBLICATION_ALLOWANCE_SECONDS;
+        assert_eq!(window(START + 90 + A, 86_400, 60), (START - 86_400 + 120 + A, START + 60, 60));
+        assert_eq!(window(START + A, 86_400, 60), (START - 86_400 + A, START, 60));
+        assert_eq!(
+            window(START + 10 + A, 3600, 10),
+            (START - 3600 + 60 + A, START, 60),
+            "capacity is per minute"
+        );
+        assert_eq!(
+            window(START + 400 + A, 30 * 86_400, 300),
+            (START - 30 * 86_400 + 600 + A, START + 300, 300)
+        );
     }
 
     #[test]

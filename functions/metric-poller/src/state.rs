@@ -535,15 +535,24 @@ mod tests {
         ours.pending_change = Some(PendingChange { time: 100, from: 6, to: 8 });
         let decision = LastDecision { time: 100, desired: 8, reason: "cpu high".into() };
         ours.last_decision = Some(decision.clone());
+        let mine = Scaling { time: 100, from: 6, to: 8, reason: "cpu high".into() };
+        ours.recent_scalings.push(mine.clone());
         let ours =
             PollerState { groups: BTreeMap::from([("svc".to_owned(), ours)]), ..PollerState::default() };
         let mut theirs = PollerState::default();
-        let earlier = Scaling { time: 50, from: 1, to: 2, reason: "earlier".into() };
-        theirs.groups.entry("svc".to_owned()).or_default().recent_scalings.push(earlier.clone());
+        let their_group = theirs.groups.entry("svc".to_owned()).or_default();
+        let earlier: Vec<Scaling> = (0..RECENT_SCALINGS as i64)
+            .map(|i| Scaling { time: 40 + i, from: 1, to: 2, reason: format!("earlier {i}") })
+            .collect();
+        their_group.recent_scalings.clone_from(&earlier);
+        their_group.recent_scalings.push(mine.clone());
         let merged = merge_tick(theirs, &ours, 100);
         let svc = &merged.groups["svc"];
         assert_eq!(svc.last_decision, Some(decision), "this tick's decision");
-        assert_eq!(svc.recent_scalings, [earlier], "their changes kept");
+        // Theirs and ours, each once, the newest RECENT_SCALINGS kept.
+        let mut expected = earlier[1..].to_vec();
+        expected.push(mine);
+        assert_eq!(svc.recent_scalings, expected);
         assert_eq!(
             svc.history.external_changes,
             [ExternalChange { time: 90, from: 1, to: 2 }, ExternalChange { time: 100, from: 2, to: 6 }],

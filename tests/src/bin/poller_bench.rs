@@ -26,7 +26,8 @@ const PRICE_PER_HIGH_RESOLUTION_ALARM_MONTH: f64 = 0.30;
 /// tracked metric.
 const ALARMS_PER_TRACKED_METRIC: f64 = 2.0;
 const HOURS_PER_MONTH: f64 = 730.0;
-const COST_GROUPS: usize = 10;
+/// Each with metrics of its own: a query shared by groups is requested once.
+const COST_GROUPS: usize = 3;
 const METRICS_PER_GROUP: f64 = 2.0;
 
 #[tokio::main]
@@ -103,53 +104,63 @@ async fn calls_per_tick() {
     }
 }
 
-/// An hour of 10-s ticks over `COST_GROUPS` groups whose two metrics have `period`
-/// seconds, datapoints published at once all along: GetMetricData metrics requested.
+/// An hour of 10-s ticks over `COST_GROUPS` groups whose two metrics (of their own) have
+/// `period` seconds, datapoints published at once all along: GetMetricData metrics
+/// requested.
 async fn metrics_requested_in_an_hour(period: i32) -> u64 {
     use aws_sdk_cloudwatch::primitives::DateTime;
-    use aws_sdk_cloudwatch::types::MetricDatum;
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
     let moto = Moto::start();
     let config = moto.sdk_config(shared::aws::RetryProfile::Latency).await;
     create_launch_template(&config, "lt").await;
-    let group_tags = tags(&[("lambda-autoscaler:enabled", "true"), ("team", "bench")]);
-    for i in 0..COST_GROUPS {
-        let name = format!("cost-{i:02}");
-        create_group(
-            &config,
-            "lt",
-            GroupSpec { name: &name, min: 0, max: 10, desired: 0, tags: group_tags.clone() },
-        )
-        .await;
-    }
     let clients = Clients::new(&config, false);
     let unix_now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
     let base = SystemTime::UNIX_EPOCH + Duration::from_secs(unix_now / 60 * 60 - 3600);
-    for name in ["Load", "Queue"] {
-        let data: Vec<MetricDatum> = (0..480)
-            .map(|i| {
-                MetricDatum::builder()
-                    .metric_name(name)
-                    .timestamp(DateTime::from(base - Duration::from_secs(1200) + Duration::from_secs(i * 10)))
-                    .value(1.0)
-                    .storage_resolution(if period < 60 { 1 } else { 60 })
-                    .build()
-            })
-            .collect();
-        for chunk in data.chunks(500) {
+    let mut groups = Vec::new();
+    for i in 0..COST_GROUPS {
+        let name = format!("cost-{i:02}");
+        let group_tags = tags(&[("lambda-autoscaler:enabled", "true")]);
+        create_group(&config, "lt", GroupSpec { name: &name, min: 0, max: 10, desired: 0, tags: group_tags })
+            .await;
+        for metric in ["Load", "Queue"] {
+            let data: Vec<MetricDatum> = (0..480)
+                .map(|t| {
+                    MetricDatum::builder()
+                        .metric_name(metric)
+                        .dimensions(Dimension::builder().name("Group").value(&name).build())
+                        .timestamp(DateTime::from(
+                            base - Duration::from_secs(1200) + Duration::from_secs(t * 10),
+                        ))
+                        .value(1.0)
+                        .storage_resolution(if period < 60 { 1 } else { 60 })
+                        .build()
+                })
+                .collect();
             clients
                 .cloudwatch
                 .put_metric_data()
                 .namespace("Test/App")
-                .set_metric_data(Some(chunk.to_vec()))
+                .set_metric_data(Some(data))
                 .send()
                 .await
                 .unwrap();
         }
+        let query = |metric: &str, stat: &str| {
+            format!(
+                r#"{{"namespace": "Test/App", "metric_name": "{metric}", "dimensions": {{"Group": "{name}"}}, "stat": "{stat}", "period_seconds": {period}}}"#
+            )
+        };
+        groups.push(format!(
+            r#"{{"name": "{name}", "metrics": [
+                {{"id": "load", "query": {}, "target": {{"average": 50}}}},
+                {{"id": "queue", "query": {}, "target": {{"per_instance": 100}}}}]}}"#,
+            query("Load", "Average"),
+            query("Queue", "Maximum")
+        ));
     }
     clients.s3.create_bucket().bucket("bench-state").send().await.unwrap();
     let policy = temp_dir("bench-cost").join("policy.json");
-    std::fs::write(&policy, POLICY.replace(r#""stat""#, &format!(r#""period_seconds": {period}, "stat""#)))
-        .unwrap();
+    std::fs::write(&policy, format!(r#"{{"groups": [{}]}}"#, groups.join(","))).unwrap();
     let poller_config = PollerConfig {
         policy: Some(PolicyLocation::Local(policy)),
         state: Some("s3://bench-state/poller".parse().unwrap()),
@@ -157,7 +168,9 @@ async fn metrics_requested_in_an_hour(period: i32) -> u64 {
     };
     let poller = metric_poller::build(&clients, poller_config).unwrap();
     for tick in 0..360 {
-        poller.tick_with_lease("bench", base + Duration::from_secs(tick * 10), 60).await.unwrap();
+        let summary =
+            poller.tick_with_lease("bench", base + Duration::from_secs(tick * 10), 60).await.unwrap();
+        assert_eq!(summary.groups.len(), COST_GROUPS);
     }
     clients.calls.metrics_requested()
 }
