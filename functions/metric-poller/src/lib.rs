@@ -11,7 +11,8 @@
 //! [`policy_source::PolicySource`] (`POLICY_URI`, or a document in memory).
 //!
 //! One tick ([`Poller::tick`], `tick.rs`): lease -> policy -> list groups ([`discovery`]) ->
-//! one batched read of every metric's recent datapoints -> per group: settle the state
+//! one batched read of the metrics that can have a new datapoint ([`read_schedule`]; the
+//! others keep their last read) -> per group: settle the state
 //! against the group's capacity ([`state::GroupState::settle`]), then [`evaluate::evaluate`]
 //! (datapoint choice in [`reading`], warmup in [`engine::warmup`], forecasts in
 //! [`forecast`], and the pure decision [`engine::decide`]) -> a plan of changes -> intents
