@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
+use crate::commands::SimulationArgs;
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use clap::Args;
@@ -26,7 +27,7 @@ use metric_poller::forecast::PROFILE_SLOT_SECONDS;
 use metric_poller::policy::{GroupPolicy, MetricQuery, MetricRule, PredictiveMode, Query, Selector, Target};
 use metric_poller::reading::{Aggregation, Datapoint};
 use metric_poller::simulate::cloudwatch::Publication;
-use metric_poller::simulate::{self, Controller, Run, SimulationConfig, Trace, TraceRow};
+use metric_poller::simulate::{self, Run, SimulationConfig, Trace, TraceRow};
 use metric_poller::{AutoScalingGroups, CloudWatchMetrics, GroupController, MetricsSource};
 use serde::Serialize;
 use shared::AwsError;
@@ -64,9 +65,6 @@ pub struct BacktestArgs {
     /// retention).
     #[arg(long, value_parser = parse_age)]
     since: i64,
-    /// Also replay an emulation of AWS target tracking on the same history.
-    #[arg(long, value_parser = ["aws-target-tracking"])]
-    compare: Option<String>,
     /// The group's minimum for the simulated runs (default: the group's own, read with
     /// DescribeAutoScalingGroups).
     #[arg(long)]
@@ -74,24 +72,8 @@ pub struct BacktestArgs {
     /// The group's maximum for the simulated runs (default: the group's own).
     #[arg(long)]
     max: Option<i32>,
-    /// Seconds from launch until a simulated instance serves: `120`, or a range `90-150`.
-    #[arg(long, default_value = "120", value_parser = crate::commands::parse_range)]
-    boot_seconds: (i64, i64),
-    /// The simulated CloudWatch's publication lag, `60-90` (default: as `simulate`).
-    #[arg(long, value_parser = crate::commands::parse_range)]
-    lag: Option<(i64, i64)>,
-    /// TICK_INTERVAL_SECONDS of the simulated poller.
-    #[arg(long, default_value_t = 10)]
-    tick_seconds: i64,
-    /// Seed of the simulated lag and boot draws.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Time counts as above target when the utilization is above target × (1 + margin).
-    #[arg(long, default_value_t = 0.2)]
-    slo_margin: f64,
-    /// The AWS emulation's instance warmup after InService, seconds.
-    #[arg(long, default_value_t = 60)]
-    aws_warmup: i64,
+    #[command(flatten)]
+    simulation: SimulationArgs,
     /// Print one JSON object (the table, the gaps, the periods) instead of the table.
     #[arg(long)]
     json: bool,
@@ -585,6 +567,7 @@ pub async fn run(args: BacktestArgs) -> Result<ExitCode, Error> {
     };
     let policy = policy_group(&document.groups, &args.group)?;
     let shortest = simulate::periods(policy).into_iter().min().unwrap_or(60);
+    let sim = &args.simulation;
     let period = history_period(shortest, args.since)?;
     let now = DateTime::from(std::time::SystemTime::now()).secs();
     let (start, end, capacity_period) = window(now, args.since, period);
@@ -628,7 +611,7 @@ pub async fn run(args: BacktestArgs) -> Result<ExitCode, Error> {
     } else {
         None
     };
-    let replay = replay(policy, &args.group, &history, before.as_ref(), args.slo_margin)?;
+    let replay = replay(policy, &args.group, &history, before.as_ref(), args.simulation.slo_margin)?;
 
     let (group_min, group_max) = match (args.min, args.max) {
         (Some(min), Some(max)) => (min, max),
@@ -659,23 +642,15 @@ pub async fn run(args: BacktestArgs) -> Result<ExitCode, Error> {
         group_min,
         group_max,
         capacity_per_instance: replay.capacity_per_instance,
-        boot_seconds: args.boot_seconds,
-        publication: Publication {
-            lag: args.lag.unwrap_or(if shortest >= 60 { (60, 90) } else { (10, 10) }),
-            partial: false,
-            seed: args.seed,
-        },
+        boot_seconds: sim.boot_seconds,
+        publication: Publication { lag: sim.lag_or_usual(shortest), partial: false, seed: sim.seed },
         end_offset: 0,
-        tick_seconds: args.tick_seconds.max(1),
-        slo_margin: args.slo_margin,
-        aws_warmup_seconds: args.aws_warmup,
+        tick_seconds: sim.tick_seconds.max(1),
+        slo_margin: sim.slo_margin,
+        aws_warmup_seconds: sim.aws_warmup,
     };
-    let mut controllers = vec![Controller::Engine];
-    if args.compare.is_some() {
-        controllers.push(Controller::AwsTargetTracking);
-    }
     let mut runs = Vec::new();
-    for controller in controllers {
+    for controller in sim.controllers() {
         eprintln!(
             "backtest: replaying {:.1} days through {}",
             (end - start) as f64 / 86_400.0,
@@ -704,14 +679,18 @@ pub async fn run(args: BacktestArgs) -> Result<ExitCode, Error> {
             period_seconds: period,
             capacity_period_seconds: capacity_period,
             load: &replay.load,
-            slo_margin: args.slo_margin,
+            slo_margin: args.simulation.slo_margin,
             gaps: &replay.gaps,
             runs: outcomes,
         };
         serde_json::to_writer(&mut out, &report)?;
         writeln!(out)?;
     } else {
-        write!(out, "{}", render(&args.group, (start, end), period, &replay, &outcomes, args.slo_margin))?;
+        write!(
+            out,
+            "{}",
+            render(&args.group, (start, end), period, &replay, &outcomes, args.simulation.slo_margin)
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -779,6 +758,7 @@ mod tests {
     use std::sync::Mutex;
 
     use metric_poller::policy::{PolicyFormat, parse_policy_text};
+    use metric_poller::simulate::Controller;
 
     use super::*;
 

@@ -148,13 +148,6 @@ struct SimulateArgs {
     /// derived from load over the instances in service).
     #[arg(long)]
     capacity_per_instance: Option<f64>,
-    /// Seconds from launch until an instance serves: `120`, or a range `90-150` (drawn per instance).
-    #[arg(long, default_value = "120", value_parser = parse_range)]
-    boot_seconds: (i64, i64),
-    /// CloudWatch's publication lag after a period ends: `60-90` (drawn per period).
-    /// Default: 60-90 for periods of a minute or more, 10 for high resolution.
-    #[arg(long, value_parser = parse_range)]
-    lag: Option<(i64, i64)>,
     /// The period being filled is readable with what has been published of it (custom
     /// metrics), instead of appearing whole after its lag.
     #[arg(long)]
@@ -162,27 +155,59 @@ struct SimulateArgs {
     /// METRICS_END_OFFSET_SECONDS: read metrics up to this long ago.
     #[arg(long, default_value_t = 0)]
     end_offset: i64,
-    /// TICK_INTERVAL_SECONDS.
-    #[arg(long, default_value_t = 10)]
-    tick_seconds: i64,
-    /// Seed of the lag and boot draws.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Demand utilization above target × (1 + margin) counts as an SLO violation.
-    #[arg(long, default_value_t = 0.2)]
-    slo_margin: f64,
-    /// Also run an emulation of AWS target tracking on the same data (see README).
-    #[arg(long, value_parser = ["aws-target-tracking"])]
-    compare: Option<String>,
-    /// The AWS emulation's instance warmup after InService, seconds.
-    #[arg(long, default_value_t = 60)]
-    aws_warmup: i64,
+    #[command(flatten)]
+    simulation: SimulationArgs,
     /// Print one JSON object (each run's score and ticks) instead of the table.
     #[arg(long)]
     json: bool,
     /// Write a chart of the metric, demand and capacity (.svg or .png).
     #[arg(long)]
     plot: Option<PathBuf>,
+}
+
+/// The simulated group, CloudWatch and poller that `simulate` and `backtest` replay
+/// through, and what they are compared with.
+#[derive(Debug, Args)]
+pub(crate) struct SimulationArgs {
+    /// Seconds from launch until an instance serves: `120`, or a range `90-150` (drawn per instance).
+    #[arg(long, default_value = "120", value_parser = parse_range)]
+    pub boot_seconds: (i64, i64),
+    /// CloudWatch's publication lag after a period ends: `60-90` (drawn per period).
+    /// Default: 60-90 for periods of a minute or more, 10 for high resolution.
+    #[arg(long, value_parser = parse_range)]
+    pub lag: Option<(i64, i64)>,
+    /// TICK_INTERVAL_SECONDS of the simulated poller.
+    #[arg(long, default_value_t = 10)]
+    pub tick_seconds: i64,
+    /// Seed of the lag and boot draws.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Demand utilization above target × (1 + margin) counts as an SLO violation (time
+    /// above target).
+    #[arg(long, default_value_t = 0.2)]
+    pub slo_margin: f64,
+    /// Also run an emulation of AWS target tracking on the same data (see README).
+    #[arg(long, value_parser = ["aws-target-tracking"])]
+    pub compare: Option<String>,
+    /// The AWS emulation's instance warmup after InService, seconds.
+    #[arg(long, default_value_t = 60)]
+    pub aws_warmup: i64,
+}
+
+impl SimulationArgs {
+    /// The lag asked for, or CloudWatch's usual one for metrics of `shortest_period`.
+    pub fn lag_or_usual(&self, shortest_period: i64) -> (i64, i64) {
+        self.lag.unwrap_or(if shortest_period >= 60 { (60, 90) } else { (10, 10) })
+    }
+
+    /// The engine, and AWS's emulation when compared with.
+    pub fn controllers(&self) -> Vec<Controller> {
+        let mut controllers = vec![Controller::Engine];
+        if self.compare.is_some() {
+            controllers.push(Controller::AwsTargetTracking);
+        }
+        controllers
+    }
 }
 
 /// `120` or `90-150`.
@@ -369,24 +394,22 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, Error> {
         return Err(format!("--min {} is above --max {}", args.min, args.max).into());
     }
     let shortest = simulate::periods(group).into_iter().min().unwrap_or(60);
-    let lag = args.lag.unwrap_or(if shortest >= 60 { (60, 90) } else { (10, 10) });
+    let sim = &args.simulation;
+    let lag = sim.lag_or_usual(shortest);
     let config = SimulationConfig {
         initial_capacity: args.initial_capacity,
         group_min: args.min,
         group_max: args.max,
         capacity_per_instance: args.capacity_per_instance,
-        boot_seconds: args.boot_seconds,
-        publication: Publication { lag, partial: args.partial, seed: args.seed },
+        boot_seconds: sim.boot_seconds,
+        publication: Publication { lag, partial: args.partial, seed: sim.seed },
         end_offset: args.end_offset,
-        tick_seconds: args.tick_seconds.max(1),
-        slo_margin: args.slo_margin,
-        aws_warmup_seconds: args.aws_warmup,
+        tick_seconds: sim.tick_seconds.max(1),
+        slo_margin: sim.slo_margin,
+        aws_warmup_seconds: sim.aws_warmup,
     };
-    let mut controllers = vec![Controller::Engine];
-    if args.compare.is_some() {
-        controllers.push(Controller::AwsTargetTracking);
-    }
-    let runs = controllers
+    let runs = sim
+        .controllers()
         .into_iter()
         .map(|c| simulate::run(group, &trace, &config, c))
         .collect::<Result<Vec<_>, _>>()

@@ -14,8 +14,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
-use metric_poller::discovery::discover;
-use metric_poller::policy::Query;
+use metric_poller::discovery::{discover, query_id};
 use metric_poller::policy_source::{PolicyLoadError, PolicyLocation, PolicyStore};
 use metric_poller::reading::{self, Aggregation, Datapoint, STALE_PERIODS};
 use metric_poller::state::{LastDecision, Lease, RECENT_SCALINGS, S3State};
@@ -255,20 +254,8 @@ pub async fn gather(
         not_managed.push(NotManaged { group: name.clone(), reason });
     }
 
-    // Every metric of every managed group in one batched read; ids as GetMetricData wants
-    // them (`^[a-z][a-zA-Z0-9_]*$`): the group's index, then the metric's id.
-    let query_id = |group_index: usize, metric_id: &str| format!("g{group_index}_{metric_id}");
-    let queries: Vec<(String, Query)> = discovery
-        .managed
-        .iter()
-        .enumerate()
-        .flat_map(|(gi, managed)| {
-            document.groups[managed.policy_index]
-                .metrics
-                .iter()
-                .map(move |metric| (query_id(gi, &metric.id), metric.query.clone()))
-        })
-        .collect();
+    // Every metric of every managed group in one batched read.
+    let queries = discovery.queries(&document);
     let datapoints = if queries.is_empty() {
         BTreeMap::new()
     } else {

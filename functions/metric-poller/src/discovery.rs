@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::GroupInfo;
-use crate::policy::{PolicyDocument, Selector};
+use crate::policy::{PolicyDocument, Query, Selector};
 use crate::tags::PAUSED_TAG;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -20,6 +20,28 @@ pub struct Discovery {
     pub managed: Vec<ManagedGroup>,
     /// Groups the policy names that are not among the enabled ones (not tagged, or absent).
     pub named_but_not_enabled: Vec<String>,
+}
+
+/// A managed group's metric's GetMetricData query id, which must match
+/// `^[a-z][a-zA-Z0-9_]*$`: the group's index among the managed, then the metric's id.
+pub fn query_id(group_index: usize, metric_id: &str) -> String {
+    format!("g{group_index}_{metric_id}")
+}
+
+impl Discovery {
+    /// Every metric of every managed group, by [`query_id`].
+    pub fn queries(&self, document: &PolicyDocument) -> Vec<(String, Query)> {
+        self.managed
+            .iter()
+            .enumerate()
+            .flat_map(|(gi, managed)| {
+                document.groups[managed.policy_index]
+                    .metrics
+                    .iter()
+                    .map(move |metric| (query_id(gi, &metric.id), metric.query.clone()))
+            })
+            .collect()
+    }
 }
 
 fn selects(selector: &Selector, group: &GroupInfo) -> bool {

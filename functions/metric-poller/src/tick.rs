@@ -9,7 +9,7 @@ use shared::calls::CallCounter;
 use shared::metrics::Unit;
 use shared::store::{StoreError, Version};
 
-use crate::discovery::{ManagedGroup, discover};
+use crate::discovery::{ManagedGroup, discover, query_id};
 use crate::engine::Explanation;
 use crate::evaluate::{evaluate, profiles_due};
 use crate::forecast;
@@ -181,11 +181,6 @@ fn unix_seconds(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Query ids must match `^[a-z][a-zA-Z0-9_]*$`: the group's index, then the metric's id.
-fn query_id(group_index: usize, metric_id: &str) -> String {
-    format!("g{group_index}_{metric_id}")
-}
-
 impl<G: GroupController, M: MetricsSource, S: StateStore, P: PolicySource> Poller<G, M, S, P> {
     pub fn new(
         groups: G,
@@ -261,17 +256,7 @@ impl<G: GroupController, M: MetricsSource, S: StateStore, P: PolicySource> Polle
         }
 
         // Every metric of every group, in as few GetMetricData calls as the API allows.
-        let queries: Vec<(String, Query)> = discovery
-            .managed
-            .iter()
-            .enumerate()
-            .flat_map(|(gi, m)| {
-                document.groups[m.policy_index]
-                    .metrics
-                    .iter()
-                    .map(move |metric| (query_id(gi, &metric.id), metric.query.clone()))
-            })
-            .collect();
+        let queries = discovery.queries(&document);
         let end = now - self.config.metrics_end_offset;
         let end_s = unix_seconds(end);
         let longest_period =
