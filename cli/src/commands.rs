@@ -121,6 +121,9 @@ enum PolicyCommand {
         /// Launch to InService of the group's instances, if known (default: the poller's assumption).
         #[arg(long)]
         boot_seconds: Option<i64>,
+        /// Print one JSON object (`valid`, `groups`, `warnings` and `errors` by field path).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -294,7 +297,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             summarize(&files, &format, json, plot.as_deref())
         }
         Command::Logs(LogsCommand::Process { object, json }) => process(&object, json).await,
-        Command::Policy(PolicyCommand::Check { file, boot_seconds }) => policy_check(&file, boot_seconds),
+        Command::Policy(PolicyCommand::Check { file, boot_seconds, json }) => {
+            policy_check(&file, boot_seconds, json)
+        }
         Command::Simulate(args) => simulate(args),
         Command::Backtest(args) => crate::backtest::run(args).await,
         Command::Status(args) => crate::status::run(args).await,
@@ -321,48 +326,86 @@ fn describe_selector(selector: &Selector) -> String {
     }
 }
 
-fn policy_check(file: &Path, boot_seconds: Option<i64>) -> Result<ExitCode, Error> {
-    match read_policy(file)? {
-        Ok(document) => {
-            for (i, group) in document.groups.iter().enumerate() {
-                if let Some(configured) = group.instance_warmup_seconds {
-                    let boot = boot_seconds.unwrap_or(warmup::ASSUMED_BOOT_SECONDS);
-                    let delay = warmup::policy_metric_delay(group);
-                    if configured < boot + delay {
-                        eprintln!(
-                            "warning: groups[{i}].instance_warmup_seconds: {configured} s is shorter than boot ({boot} s{}) + the metrics' period and lag ({delay} s) = {} s: new instances would count as serving before their load shows in the metric, and scale-outs can run away; leave it unset to derive it",
-                            if boot_seconds.is_some() { "" } else { ", assumed" },
-                            boot + delay
-                        );
-                    }
-                }
-                let metrics: Vec<&str> = group.metrics.iter().map(|m| m.id.as_str()).collect();
-                let bounds = match (group.min_capacity, group.max_capacity) {
-                    (None, None) => "the group's own bounds".to_owned(),
-                    (min, max) => format!(
-                        "[{}, {}]",
-                        min.map_or("group min".into(), |m| m.to_string()),
-                        max.map_or("group max".into(), |m| m.to_string())
-                    ),
-                };
-                println!(
-                    "ok: {}: metrics {}; capacity {bounds}; scale-down window {} s{}",
-                    describe_selector(&group.selector),
-                    metrics.join(", "),
-                    group.behavior.scale_down.stabilization_seconds,
-                    if group.dry_run { "; dry run" } else { "" }
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+/// A policy's check: each group's summary line, and the warnings and errors by field path.
+#[derive(Debug, Default, serde::Serialize)]
+struct PolicyCheck {
+    valid: bool,
+    groups: Vec<String>,
+    warnings: Vec<FieldMessage>,
+    errors: Vec<FieldMessage>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct FieldMessage {
+    path: String,
+    message: String,
+}
+
+fn check_policy(file: &Path, boot_seconds: Option<i64>) -> Result<PolicyCheck, Error> {
+    let document = match read_policy(file)? {
+        Ok(document) => document,
         Err(errors) => {
-            eprintln!("{}: {} problem(s)", file.display(), errors.0.len());
-            for error in &errors.0 {
-                eprintln!("  {error}");
+            let errors =
+                errors.0.into_iter().map(|e| FieldMessage { path: e.path, message: e.message }).collect();
+            return Ok(PolicyCheck { valid: false, errors, ..PolicyCheck::default() });
+        }
+    };
+    let mut check = PolicyCheck { valid: true, ..PolicyCheck::default() };
+    for (i, group) in document.groups.iter().enumerate() {
+        if let Some(configured) = group.instance_warmup_seconds {
+            let boot = boot_seconds.unwrap_or(warmup::ASSUMED_BOOT_SECONDS);
+            let delay = warmup::policy_metric_delay(group);
+            if configured < boot + delay {
+                check.warnings.push(FieldMessage {
+                    path: format!("groups[{i}].instance_warmup_seconds"),
+                    message: format!(
+                        "{configured} s is shorter than boot ({boot} s{}) + the metrics' period and lag ({delay} s) = {} s: new instances would count as serving before their load shows in the metric, and scale-outs can run away; leave it unset to derive it",
+                        if boot_seconds.is_some() { "" } else { ", assumed" },
+                        boot + delay
+                    ),
+                });
             }
-            Ok(ExitCode::FAILURE)
+        }
+        let metrics: Vec<&str> = group.metrics.iter().map(|m| m.id.as_str()).collect();
+        let bounds = match (group.min_capacity, group.max_capacity) {
+            (None, None) => "the group's own bounds".to_owned(),
+            (min, max) => format!(
+                "[{}, {}]",
+                min.map_or("group min".into(), |m| m.to_string()),
+                max.map_or("group max".into(), |m| m.to_string())
+            ),
+        };
+        check.groups.push(format!(
+            "{}: metrics {}; capacity {bounds}; scale-down window {} s{}",
+            describe_selector(&group.selector),
+            metrics.join(", "),
+            group.behavior.scale_down.stabilization_seconds,
+            if group.dry_run { "; dry run" } else { "" }
+        ));
+    }
+    Ok(check)
+}
+
+fn policy_check(file: &Path, boot_seconds: Option<i64>, json: bool) -> Result<ExitCode, Error> {
+    let check = check_policy(file, boot_seconds)?;
+    if json {
+        let mut out = io::stdout().lock();
+        serde_json::to_writer(&mut out, &check)?;
+        writeln!(out)?;
+    } else if check.valid {
+        for warning in &check.warnings {
+            eprintln!("warning: {}: {}", warning.path, warning.message);
+        }
+        for group in &check.groups {
+            println!("ok: {group}");
+        }
+    } else {
+        eprintln!("{}: {} problem(s)", file.display(), check.errors.len());
+        for error in &check.errors {
+            eprintln!("  {}: {}", error.path, error.message);
         }
     }
+    Ok(if check.valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn simulate(args: SimulateArgs) -> Result<ExitCode, Error> {

@@ -155,6 +155,25 @@ fn policy_check_lists_every_problem_by_field_path() {
     assert!(errors.contains("  groups[0].tolerence: unknown field"), "{errors}");
 }
 
+#[test]
+fn policy_check_json_gives_the_same_verdict_warnings_and_field_paths() {
+    let check = |file: &str| {
+        let output = autoscaler().args(["policy", "check", "--json"]).arg(fixture(file)).output().unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+        (output.status.code(), report)
+    };
+    let (code, report) = check("policies/invalid.json");
+    assert_eq!((code, &report["valid"]), (Some(1), &serde_json::json!(false)));
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 7, "{report}");
+    let unknown = errors.iter().find(|e| e["path"] == "groups[0].tolerence").expect("the misspelt field");
+    assert!(unknown["message"].as_str().unwrap().starts_with("unknown field; expected one of"), "{report}");
+    let (code, report) = check("policies/cpu.json");
+    assert_eq!((code, &report["valid"]), (Some(0), &serde_json::json!(true)));
+    assert_eq!(report["warnings"][0]["path"], "groups[0].instance_warmup_seconds", "{report}");
+    assert!(report["groups"][0].as_str().unwrap().starts_with("group "), "{report}");
+}
+
 /// `autoscaler simulate --json` on cpu.json with `extra`: the runs.
 fn simulate(extra: &[&str]) -> Vec<serde_json::Value> {
     let output = autoscaler()
