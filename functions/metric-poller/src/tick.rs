@@ -1,6 +1,6 @@
 //! One evaluation of every managed group: discover, read metrics, decide, act, remember.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -265,20 +265,20 @@ impl<G: GroupController, M: MetricsSource, S: StateStore, P: PolicySource> Polle
         // Only the queries that can have a new datapoint are read (`read_schedule`), each
         // once however many groups share it; the others are decided on their last read.
         let due: Vec<(String, Query)> = {
+            let wanted: HashSet<&Query> = queries.iter().map(|(_, query)| query).collect();
             let mut reads = self.reads.lock().expect("read cache");
-            reads.retain(|query| queries.iter().any(|(_, q)| q == query));
-            let mut due: Vec<(String, Query)> = Vec::new();
-            for (id, query) in &queries {
-                if reads.is_due(query, end_s) && !due.iter().any(|(_, q)| q == query) {
-                    due.push((id.clone(), query.clone()));
-                }
-            }
-            due
+            reads.retain(|query| wanted.contains(query));
+            let mut asked = HashSet::new();
+            queries
+                .iter()
+                .filter(|(_, query)| reads.is_due(query, end_s) && asked.insert(query))
+                .cloned()
+                .collect()
         };
         // The queries due whose read failed: the whole call, or the query alone (absent
         // from the answer). They lack data this tick and stay due; their groups fail this
         // tick, and the missing-data rules hold them (or move them to their fallback).
-        let mut failed: Vec<Query> = Vec::new();
+        let mut failed: HashSet<Query> = HashSet::new();
         let mut metrics_error = None;
         if !due.is_empty() {
             match self.metrics.datapoints(&due, start, end).await {
@@ -287,7 +287,9 @@ impl<G: GroupController, M: MetricsSource, S: StateStore, P: PolicySource> Polle
                     for (id, query) in &due {
                         match fetched.remove(id) {
                             Some(points) => reads.record(query, points, end_s),
-                            None => failed.push(query.clone()),
+                            None => {
+                                failed.insert(query.clone());
+                            }
                         }
                     }
                 }
