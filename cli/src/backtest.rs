@@ -20,8 +20,8 @@ use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::commands::SimulationArgs;
+use crate::summary::iso8601;
 use aws_smithy_types::DateTime;
-use aws_smithy_types::date_time::Format;
 use clap::Args;
 use metric_poller::forecast::PROFILE_SLOT_SECONDS;
 use metric_poller::policy::{GroupPolicy, MetricQuery, MetricRule, PredictiveMode, Query, Selector, Target};
@@ -542,10 +542,6 @@ fn policy_group<'a>(groups: &'a [GroupPolicy], name: &str) -> Result<&'a GroupPo
         .ok_or(BacktestError::NoPolicyGroup { group: name.into(), count: groups.len() })
 }
 
-pub(crate) fn iso(unix: i64) -> String {
-    DateTime::from_secs(unix).fmt(Format::DateTime).unwrap_or_else(|_| unix.to_string())
-}
-
 /// The whole result, as `--json` prints it.
 #[derive(Debug, Serialize)]
 struct Report<'a> {
@@ -581,8 +577,8 @@ pub async fn run(args: BacktestArgs) -> Result<ExitCode, Error> {
         "backtest: reading {} series of {} from {} to {} at {period} s (capacity at {capacity_period} s)",
         queries.len(),
         args.group,
-        iso(start),
-        iso(end)
+        iso8601(start),
+        iso8601(end)
     );
     let source = CloudWatchMetrics::new(clients.cloudwatch.clone());
     let progress = |day, days, count| eprintln!("backtest: read day {day}/{days}: {count} datapoints");
@@ -663,7 +659,7 @@ pub async fn run(args: BacktestArgs) -> Result<ExitCode, Error> {
             &runs,
             &replay.recorded,
             policy,
-            &format!("{} from {} to {}", args.group, iso(start), iso(end)),
+            &format!("{} from {} to {}", args.group, iso8601(start), iso8601(end)),
             path,
         )?;
     }
@@ -674,8 +670,8 @@ pub async fn run(args: BacktestArgs) -> Result<ExitCode, Error> {
     if args.json {
         let report = Report {
             group: &args.group,
-            start: iso(start),
-            end: iso(end),
+            start: iso8601(start),
+            end: iso8601(end),
             period_seconds: period,
             capacity_period_seconds: capacity_period,
             load: &replay.load,
@@ -704,7 +700,7 @@ fn render(
     outcomes: &[Outcome],
     slo_margin: f64,
 ) -> String {
-    let mut out = format!("{group} from {} to {}, metrics at {period} s\n", iso(start), iso(end));
+    let mut out = format!("{group} from {} to {}, metrics at {period} s\n", iso8601(start), iso8601(end));
     match &replay.load {
         Some(load) => out.push_str(&format!("load from {}: {}\n", load.metric, load.model)),
         None => {
@@ -719,7 +715,7 @@ fn render(
             gap.period_seconds,
             gap.gaps,
             human_duration(gap.longest_seconds),
-            gap.longest_start.map(iso).unwrap_or_default(),
+            gap.longest_start.map(iso8601).unwrap_or_default(),
             gap.handling
         ));
     }

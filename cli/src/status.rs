@@ -27,7 +27,8 @@ use shared::config::Env;
 use shared::s3uri::{S3Uri, S3UriError};
 use shared::store::{JsonStore, StoreError};
 
-use crate::backtest::{human_duration, iso};
+use crate::backtest::human_duration;
+use crate::summary::iso8601;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -315,7 +316,7 @@ pub async fn gather(
 
 /// `iso (N ago)`.
 fn when(time: i64, now: i64) -> String {
-    format!("{} ({} ago)", iso(time), human_duration(now - time))
+    format!("{} ({} ago)", iso8601(time), human_duration(now - time))
 }
 
 fn lease_line(lease: Option<&LeaseStatus>, now: i64) -> String {
@@ -325,14 +326,14 @@ fn lease_line(lease: Option<&LeaseStatus>, now: i64) -> String {
         Some(l) if l.expired => format!(
             "held by {} until {}: expired {} ago",
             l.holder,
-            iso(l.expires_at),
+            iso8601(l.expires_at),
             human_duration(now - l.expires_at)
         ),
         Some(l) => {
             format!(
                 "held by {} until {} ({} left)",
                 l.holder,
-                iso(l.expires_at),
+                iso8601(l.expires_at),
                 human_duration(l.expires_at - now)
             )
         }
@@ -578,21 +579,27 @@ mod tests {
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines[0], "policy  s3://cfg/policy.json, version \"e1\" (4 group entries)");
         assert_eq!(lines[1], "state   s3://state/poller");
-        assert_eq!(lines[2], format!("lease   held by poller-1 until {}: expired 8 min ago", iso(NOW - 480)));
+        assert_eq!(
+            lines[2],
+            format!("lease   held by poller-1 until {}: expired 8 min ago", iso8601(NOW - 480))
+        );
         assert_eq!(lines[4], "group   desired  in service  pending   min   max");
         assert_eq!(lines[5], "web           4           3        1     1    20");
         assert_eq!(lines[7], "frozen        4           3        1     1    20  paused");
+        assert!(table.contains(&format!(
+            "  decided  {} (10 min ago): desired 4: cpu 100 over 50",
+            iso8601(NOW - 600)
+        )));
         assert!(
-            table
-                .contains(&format!("  decided  {} (10 min ago): desired 4: cpu 100 over 50", iso(NOW - 600)))
+            table.contains(&format!(
+                "  scaled   {} (11 min ago): 2 -> 4: cpu 100 over 50",
+                iso8601(NOW - 660)
+            ))
         );
-        assert!(
-            table.contains(&format!("  scaled   {} (11 min ago): 2 -> 4: cpu 100 over 50", iso(NOW - 660)))
-        );
-        assert!(table.contains(&format!("  metric cpu  100 at {} (30 s ago)\n", iso(NOW - 30))));
+        assert!(table.contains(&format!("  metric cpu  100 at {} (30 s ago)\n", iso8601(NOW - 30))));
         assert!(table.contains(&format!(
             "  metric jobs  7 at {} (15 min ago): STALE (nothing newer than 3 periods of 60 s)",
-            iso(NOW - 900)
+            iso8601(NOW - 900)
         )));
         assert!(table.contains("frozen\n  decided  never\n"), "{table}");
         assert!(table.ends_with(
@@ -607,7 +614,7 @@ mod tests {
         let live = Lease { owner: "p".into(), expires_at: NOW + 45 };
         assert_eq!(
             lease_line_of(Some(live), true),
-            format!("lease   held by p until {} (45 s left)", iso(NOW + 45))
+            format!("lease   held by p until {} (45 s left)", iso8601(NOW + 45))
         );
         let released = Lease { owner: "p".into(), expires_at: 0 };
         assert_eq!(lease_line_of(Some(released), true), "lease   released by p");
